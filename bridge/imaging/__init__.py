@@ -1,0 +1,1 @@
+"""Pure pixels and geometry: the image type, masks, codecs, tiling, compositing."""

@@ -1,0 +1,78 @@
+"""Operations by name, discovered from the modules of this package.
+
+Each operation lives in its own module of `bridge.ops` and exposes `OPERATION`;
+adding one touches nothing central. Modules must stay light to import: torch,
+diffusers and friends are imported inside `run`, when the work needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any
+
+import bridge.ops
+from bridge.errors import InvalidInput, UnknownOperation
+from bridge.imaging.image import Image
+from bridge.imaging.mask import Mask
+from bridge.ops.base import OpContext, Operation, OpResult
+
+_INFRASTRUCTURE = {"base", "params", "registry"}
+_operations: dict[str, Operation] | None = None
+
+
+def operations() -> dict[str, Operation]:
+    global _operations
+    if _operations is None:
+        found: dict[str, Operation] = {}
+        for info in sorted(pkgutil.iter_modules(bridge.ops.__path__), key=lambda m: m.name):
+            if info.name in _INFRASTRUCTURE or info.name.startswith("_"):
+                continue
+            module = importlib.import_module(f"bridge.ops.{info.name}")
+            op = getattr(module, "OPERATION", None)
+            if isinstance(op, Operation):
+                if op.name in found:
+                    raise RuntimeError(f"operation '{op.name}' registered twice")
+                found[op.name] = op
+        _operations = found
+    return _operations
+
+
+def get_operation(name: str) -> Operation:
+    ops = operations()
+    if name not in ops:
+        raise UnknownOperation(
+            f"unknown operation '{name}'; available: {', '.join(sorted(ops))}", operation=name
+        )
+    return ops[name]
+
+
+def prepare(op: Operation, image: Image, mask: Mask | None, params: Any) -> dict[str, Any]:
+    """Check the inputs against what the operation declares; returns validated params."""
+    values = op.params.validate(params)
+    if op.mask == "none" and mask is not None:
+        raise InvalidInput(f"operation '{op.name}' takes no mask")
+    if op.mask == "required" and (mask is None or mask.is_empty):
+        raise InvalidInput(
+            f"operation '{op.name}' needs a selection: the mask is "
+            + ("missing" if mask is None else "empty (nothing selected)")
+        )
+    return values
+
+
+def run_operation(
+    name: str,
+    image: Image,
+    mask: Mask | None = None,
+    params: Any = None,
+    ctx: OpContext | None = None,
+) -> OpResult:
+    op = get_operation(name)
+    values = prepare(op, image, mask, params)
+    ctx = ctx or OpContext()
+    ctx.progress(0.0, "starting")
+    result = op.run(image, mask, values, ctx)
+    if ctx.warnings:
+        result.metadata.setdefault("warnings", []).extend(ctx.warnings)
+    result.metadata.setdefault("operation", name)
+    return result
