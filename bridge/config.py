@@ -1,0 +1,111 @@
+"""Settings: defaults, then `config.toml` in the config dir, then environment, then CLI flags.
+
+`RB_HOME` puts every directory under one folder (tests and portable installs);
+`RB_CONFIG_DIR`, `RB_MODELS_DIR`, `RB_CACHE_DIR` move one each.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from bridge import DEFAULT_PORT
+
+APP = "retouch-bridge"
+
+
+def _dirs() -> dict[str, Path]:
+    home = os.environ.get("RB_HOME")
+    if home:
+        root = Path(home)
+        base = {
+            "config_dir": root / "config",
+            "models_dir": root / "models",
+            "cache_dir": root / "cache",
+            "log_dir": root / "logs",
+        }
+    else:
+        base = {
+            "config_dir": Path(platformdirs.user_config_dir(APP)),
+            "models_dir": Path(platformdirs.user_data_dir(APP)) / "models",
+            "cache_dir": Path(platformdirs.user_cache_dir(APP)),
+            "log_dir": Path(platformdirs.user_log_dir(APP)),
+        }
+    for key, env in (("config_dir", "RB_CONFIG_DIR"), ("models_dir", "RB_MODELS_DIR"),
+                     ("cache_dir", "RB_CACHE_DIR"), ("log_dir", "RB_LOG_DIR")):
+        if os.environ.get(env):
+            base[key] = Path(os.environ[env])
+    return base
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_dir: Path
+    models_dir: Path
+    cache_dir: Path
+    log_dir: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    max_body_mb: int = 2048
+    max_pixels: int = 200_000_000
+    result_ttl_s: int = 3600
+    queue_limit: int = 64
+    # Memory the model cache may hold, in MB (0: a share of what the device has).
+    memory_budget_mb: int = 0
+    device: str = "auto"
+    offline: bool = False
+    allow_origins: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def token_file(self) -> Path:
+        return self.config_dir / "token"
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_ENV = {
+    "host": "RB_HOST", "port": "RB_PORT", "max_body_mb": "RB_MAX_BODY_MB",
+    "max_pixels": "RB_MAX_PIXELS", "result_ttl_s": "RB_RESULT_TTL", "queue_limit": "RB_QUEUE_LIMIT",
+    "memory_budget_mb": "RB_MEMORY_BUDGET_MB", "device": "RB_DEVICE", "offline": "RB_OFFLINE",
+    "allow_origins": "RB_ALLOW_ORIGINS",
+}
+
+
+def _convert(name: str, raw: Any) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    if kind == "int":
+        return int(raw)
+    if kind == "bool":
+        return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes", "on")
+    if name == "allow_origins":
+        items = raw if isinstance(raw, list) else str(raw).split(",")
+        return tuple(s.strip() for s in items if s.strip())
+    return str(raw)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    settings = Settings(**_dirs())
+    changes: dict[str, Any] = {}
+    if settings.config_file.exists():
+        with settings.config_file.open("rb") as f:
+            data = tomllib.load(f)
+        for name in _ENV:
+            if name in data:
+                changes[name] = _convert(name, data[name])
+        for name in ("models_dir", "cache_dir", "log_dir"):
+            if name in data:
+                changes[name] = Path(data[name]).expanduser()
+    for name, env in _ENV.items():
+        if os.environ.get(env) not in (None, ""):
+            changes[name] = _convert(name, os.environ[env])
+    return replace(settings, **changes).with_overrides(**overrides)
