@@ -78,6 +78,7 @@ class Document:
     path: Path
     psd: object  # psd_tools.PSDImage (typed loosely: psd-tools is imported lazily)
     header: Header
+    layer_compression: object = None  # chosen once by pixels.compression_for
 
     @property
     def extent(self) -> Extent:

@@ -49,20 +49,38 @@ def decode(data: Any, width: int, height: int, doc: Document, what: str) -> np.n
     return plane.reshape(height, width).astype(dtype_of(doc.depth))
 
 
-def compression_for(depth: int) -> Any:
-    """What Photoshop itself uses: PackBits for 8-bit, ZIP with prediction for 16-bit."""
+def compression_for(doc: Document) -> Any:
+    """How new channels are packed: as the document's own layers are.
+
+    Readers differ in which codecs they handle well (ImageMagick 6 misreads a
+    masked Grayscale layer stored as ZIP), so a file keeps to the codec its
+    author already used. A document without packed layers gets Photoshop's
+    defaults: PackBits (RLE) at 8 bits, ZIP with prediction at 16.
+    """
+    from collections import Counter
+
     from psd_tools.constants import Compression
 
-    return Compression.RLE if depth == 8 else Compression.ZIP_WITH_PREDICTION
+    if doc.layer_compression is None:
+        used = Counter(
+            data.compression
+            for layer in doc.psd.descendants()  # type: ignore[attr-defined]
+            for info, data in zip(layer._record.channel_info, layer._channels, strict=False)
+            if info.id >= 0 and len(data.data) > 0 and data.compression != Compression.RAW
+        )
+        default = Compression.RLE if doc.depth == 8 else Compression.ZIP_WITH_PREDICTION
+        doc.layer_compression = used.most_common(1)[0][0] if used else default
+    return doc.layer_compression
 
 
-def encode(plane: np.ndarray, doc_depth: int, version: int) -> Any:
+def encode(plane: np.ndarray, doc: Document, compression: Any) -> Any:
     """An HxW integer plane as a psd-tools ChannelData at the document's depth."""
     from psd_tools.psd.layer_and_mask import ChannelData
 
     height, width = plane.shape
-    data = ChannelData(compression_for(doc_depth))
-    data.set_data(plane.astype(big_endian(doc_depth)).tobytes(), width, height, doc_depth, version)
+    data = ChannelData(compression)
+    version = doc.header.version
+    data.set_data(plane.astype(big_endian(doc.depth)).tobytes(), width, height, doc.depth, version)
     return data
 
 

@@ -4,8 +4,10 @@ Where results go:
 - from a layer: into a "Retouch Bridge" group right above the source layer and
   the layers clipped to it (inserting inside a clipping stack would re-clip the
   layers above onto our group). A group sitting exactly there is reused, so
-  repeated runs on one layer stack up in one group. A clipped source gets a
-  clipped group at the end of its stack, so the result is clipped like it.
+  repeated runs on one layer stack up in one group.
+- from a clipped layer: as a clipped layer at the end of its clipping stack, so
+  the result is clipped like its source (no group: psd-tools, and readers that
+  follow Photoshop's compatibility rules, do not clip groups).
 - from a layer already inside a "Retouch Bridge" group: right above it, no nesting.
 - from the composite: into the topmost group, reused if it is ours, else new at the top.
 
@@ -126,14 +128,12 @@ def _fit_channels(group: Any, color_channels: int) -> None:
         setattr(group, attr, channels)
 
 
-def _new_group(doc: Document, container: Any, index: int, clipped: bool) -> Any:
+def _new_group(doc: Document, container: Any, index: int) -> Any:
     from psd_tools.api.layers import Group
 
     group = Group.new(parent=container, name=GROUP_NAME, open_folder=True)
     _fit_channels(group, doc.color_channels)
     group.move_to(container, index=index)
-    if clipped:
-        group.clipping = True
     _assign_ids(doc.psd, [group._record])
     return group
 
@@ -145,7 +145,7 @@ def pixel_layer(doc: Document, parent: Any, prepared: PreparedLayer) -> Any:
     from psd_tools.psd.layer_and_mask import ChannelDataList, ChannelInfo, LayerRecord
 
     b = prepared.bounds
-    version = doc.psd._record.header.version  # type: ignore[attr-defined]
+    compression = compression_for(doc)
     pixels = prepared.pixels
     ncolor = doc.color_channels
     if pixels.shape[2] > ncolor:
@@ -156,7 +156,7 @@ def pixel_layer(doc: Document, parent: Any, prepared: PreparedLayer) -> Any:
     channels = ChannelDataList()
     planes = [(TRANSPARENCY, alpha)] + [(i, pixels[:, :, i]) for i in range(ncolor)]
     for cid, plane in planes:
-        data = encode(plane, doc.depth, version)
+        data = encode(plane, doc, compression)
         record.channel_info.append(ChannelInfo(id=ChannelID(cid), length=len(data.data) + 2))
         channels.append(data)
     layer = PixelLayer(parent, record, channels)
@@ -172,7 +172,7 @@ def _add_mask(doc: Document, layer: Any, prepared: PreparedLayer) -> None:
 
     layer.create_mask(PILImage.fromarray(np.ascontiguousarray(prepared.mask), "L"),
                       top=prepared.bounds.y, left=prepared.bounds.x,
-                      compression=compression_for(doc.depth))
+                      compression=compression_for(doc))
 
 
 def ensure_layered(doc: Document, background: Image | None) -> Any | None:
@@ -197,28 +197,28 @@ def place(doc: Document, source: Any | None, results: list[PreparedLayer]) -> Pl
     if source is None:
         top = psd[-1] if len(psd) else None  # type: ignore[arg-type,index]
         created = not (_is_ours(top) and not top.clipping)
-        group = _new_group(doc, psd, len(psd), False) if created else top  # type: ignore[arg-type]
+        group = _new_group(doc, psd, len(psd)) if created else top  # type: ignore[arg-type]
         return _fill_group(doc, group, created, results)
     container = source.parent
     index = container.index(source)
     end = _stack_end(container, index)
-    if _is_ours(container):
-        # Already a result: stack the new one right above it, no group in a group.
+    if _is_ours(container) or source.clipping:
+        # Inside our group already: no group in a group. A clipped source: its result
+        # joins the clipping stack as a clipped layer at its end; a clipped *group*
+        # is not something Photoshop-compatible readers (psd-tools included) honour.
         added = []
         for prepared in results:
             layer = pixel_layer(doc, container, prepared)
             container.insert(end + 1, layer)
+            layer.clipping = bool(source.clipping)
             _add_mask(doc, layer, prepared)
             added.append(layer)
         _assign_ids(psd, [la._record for la in added])
-        return Placement(container, False, added)
-    if source.clipping:
-        reuse = container[end] if end > index and _is_ours(container[end]) else None
-    else:
-        above = container[end + 1] if end + 1 < len(container) else None
-        reuse = above if _is_ours(above) and not above.clipping else None
+        return Placement(container if _is_ours(container) else None, False, added)
+    above = container[end + 1] if end + 1 < len(container) else None
+    reuse = above if _is_ours(above) and not above.clipping else None
     created = reuse is None
-    group = _new_group(doc, container, end + 1, source.clipping) if created else reuse
+    group = _new_group(doc, container, end + 1) if created else reuse
     return _fill_group(doc, group, created, results)
 
 
@@ -254,7 +254,8 @@ def new_document(doc: Document, extent: Extent, results: list[PreparedLayer]) ->
         if key in doc.psd.image_resources:  # type: ignore[attr-defined]
             psd.image_resources[key] = doc.psd.image_resources[key]  # type: ignore[attr-defined]
     out = Document(doc.path, psd, Header(header.version, header.channels, header.height,
-                                         header.width, header.depth, int(header.color_mode)))
+                                         header.width, header.depth, int(header.color_mode)),
+                   layer_compression=compression_for(doc))  # packed as the source's layers
     added = []
     for prepared in reversed(results):
         layer = pixel_layer(out, psd, prepared)
