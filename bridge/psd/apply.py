@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bridge.errors import BridgeError, InvalidInput
+from bridge.errors import BridgeError, Cancelled, InvalidInput
 from bridge.imaging.geometry import Bounds, Extent
 from bridge.imaging.mask import Mask
 from bridge.ops.base import OpContext, Operation, OpResult
@@ -161,7 +161,7 @@ def apply_to_psd(
         added = list(out.psd)[::-1]  # type: ignore[call-overload]
         group, group_created = None, False
         preview_state, preview_pixels = _refresh(out, Bounds.of(new_extent), [], True,
-                                                 report_warnings)
+                                                 report_warnings, ctx)
     else:
         out = doc
         if len(doc.psd) == 0:  # type: ignore[arg-type]
@@ -174,7 +174,7 @@ def apply_to_psd(
         full = not doc.has_real_composite
         preview_state, preview_pixels = _refresh(
             doc, Bounds.of(doc.extent) if full else region, placement.new_nodes, full,
-            report_warnings)
+            report_warnings, ctx)
 
     ctx.progress(0.95, "saving")
     ctx.check_cancelled()
@@ -283,9 +283,13 @@ def _prepare(operation: Operation, values: dict[str, Any], result: OpResult, doc
 
 
 def _refresh(doc: Document, region: Bounds, new_nodes: list[Any], full: bool,
-             warnings: list[str]) -> tuple[str, int]:
+             warnings: list[str], ctx: OpContext) -> tuple[str, int]:
+    step = ctx.sub(0.86, 0.95)
     try:
-        written = preview.refresh(doc, region, new_nodes, full=full)
+        written = preview.refresh(doc, region, new_nodes, full=full,
+                                  progress=lambda f: step.progress(f, "updating the preview"))
+    except Cancelled:
+        raise
     except Exception as e:  # psd-tools' renderer: a failure costs the preview, not the job
         warnings.append(
             f"merged preview not refreshed ({type(e).__name__}: {e}); Photoshop re-renders "

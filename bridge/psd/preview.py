@@ -11,7 +11,7 @@ else the merged image keeps Photoshop's exact bits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -42,11 +42,12 @@ def _stored_values(doc: Document, color: np.ndarray, alpha: np.ndarray,
 
 
 def refresh(doc: Document, region: Bounds, new_nodes: list[Any], *, full: bool = False,
-            tile: int = TILE) -> int:
+            tile: int = TILE, progress: Callable[[float], None] | None = None) -> int:
     """Rewrite merged pixels in `region` that the `new_nodes` change; returns how many.
 
     `full` rewrites every pixel of the region from psd-tools' render (for files
-    that hold no real merged image, and for documents we create).
+    that hold no real merged image, and for documents we create). `progress`
+    hears the share of tiles done; it may raise to stop (cancellation).
     """
     from psd_tools.composite import composite
 
@@ -62,12 +63,18 @@ def refresh(doc: Document, region: Bounds, new_nodes: list[Any], *, full: bool =
     h = doc.header
     shape = (h.height, h.width)
     alpha_index = merged_alpha_index(doc)
-    planes = merged_planes(doc)
+    planes: list[bytes | bytearray] = list(merged_planes(doc))
     wanted = list(range(doc.color_channels)) + ([alpha_index] if alpha_index >= 0 else [])
-    arrays = {i: np.frombuffer(planes[i], big_endian(doc.depth)).reshape(shape).astype(
-        dtype_of(doc.depth)) for i in wanted}
+    arrays = {}
+    for i in wanted:
+        # Edited in place through a big-endian view: no second copy of the merged image.
+        planes[i] = bytearray(planes[i])
+        arrays[i] = np.frombuffer(planes[i], big_endian(doc.depth)).reshape(shape)
     written = 0
-    for box in tiles(region, tile):
+    boxes = list(tiles(region, tile))
+    for done, box in enumerate(boxes):
+        if progress is not None:
+            progress(done / len(boxes))  # also where a cancelled job stops
         viewport = (box.x, box.y, box.x1, box.y1)
         color, _shape, alpha = composite(psd, viewport=viewport)
         if full:
@@ -87,7 +94,5 @@ def refresh(doc: Document, region: Bounds, new_nodes: list[Any], *, full: bool =
             target[changed] = stored_alpha[changed]
         written += int(changed.sum())
     if written:
-        for i, array in arrays.items():
-            planes[i] = array.astype(big_endian(doc.depth)).tobytes()
         psd._record.image_data.set_data(planes, psd._record.header)  # type: ignore[attr-defined]
     return written

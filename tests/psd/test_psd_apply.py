@@ -315,3 +315,67 @@ def test_masks_psd_with_text_shapes_and_fills_survives(shared_samples: Path, tmp
     changed = np.argwhere(np.any(old != new, axis=2))
     if changed.size:  # only under the new layer
         assert changed.min(0).tolist() >= [978, 424] and changed.max(0).tolist() < [1027, 473]
+
+
+def test_grayscale_composite_round_trip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    src = build_psd(tmp_path / "g.psd", mode="L", depth=8, size=(40, 30),
+                    layers=[("a", random_layer(rng, 30, 40, 1, 8, alpha=False), 0, 0),
+                            ("b", random_layer(rng, 10, 12, 1, 8), 5, 6)])
+    out = tmp_path / "out.psd"
+    report = apply_to_psd(src, out, "passthrough", composite=True)
+    assert report.layers[0].channels == 2
+    psd = PSDImage.open(out)
+    merged = np.rint(PSDImage.open(src).numpy() * 255).astype(np.uint8)
+    assert np.array_equal(np.rint(psd.numpy() * 255).astype(np.uint8), merged)
+    assert np.array_equal(layer_array(find(psd, f"{GROUP_NAME}/Passthrough"), 8)[..., :1], merged)
+    rows = im_layers(out)
+    assert rows[-1]["label"] == "Passthrough" and rows[-1]["depth"] == 8
+
+
+def test_transparent_document_composite_keeps_alpha(tmp_path: Path) -> None:
+    """The merged image of a transparent document is stored matted on white; the
+    composite we hand an operation has straight colour and its alpha."""
+    rng = np.random.default_rng(8)
+    layer = random_layer(rng, 20, 24, 3, 16)
+    layer[:5, :, 3] = 0
+    psd = PSDImage.new("RGBA", (24, 20), depth=16)
+    psd._merged_alpha = True  # a negative layer count: channel 4 is the merged transparency
+    psd.create_pixel_layer_from_array(layer.astype(np.float32) / 65535, name="only")
+    src = tmp_path / "t.psd"
+    psd.save(src)
+    doc = open_document(src)
+    assert pixels.merged_alpha_index(doc) == 3
+    image = pixels.read_composite(doc)
+    assert image.channels == 4
+    assert np.array_equal(image.alpha, layer[..., 3])
+    visible = layer[..., 3] > 0
+    err = np.abs(image.color.astype(np.int64) - layer[..., :3])[visible]
+    assert err.max() <= 2  # the matte is undone within rounding
+    out = tmp_path / "out.psd"
+    apply_to_psd(src, out, "passthrough", composite=True)
+    from psd_tools.composite import composite
+
+    # Stacking a half-transparent copy on itself is more opaque: the merged image must
+    # say so, matted on white as Photoshop stores it (psd-tools' reader un-mattes it).
+    merged = PSDImage.open(out).numpy()
+    color, _shape, alpha = composite(PSDImage.open(out))
+    assert np.abs(merged[..., 3] - alpha[..., 0]).max() * 65535 <= 1
+    shown = alpha[..., 0] > 0.01
+    assert np.abs(merged[..., :3] - color)[shown].max() * 65535 <= 2
+    assert np.all(merged[:5, :, 3] == 0)
+
+
+def test_file_without_real_merged_image_is_rendered(tmp_path: Path) -> None:
+    from psd_tools.constants import Resource
+
+    rng = np.random.default_rng(9)
+    src = build_psd(tmp_path / "n.psd", layers=[("a", random_layer(rng, 48, 64, 3, 8), 0, 0)])
+    psd = PSDImage.open(src)
+    psd.image_resources.get_data(Resource.VERSION_INFO).has_composite = False
+    with open(src, "wb") as f:  # as Photoshop saves without Maximize Compatibility
+        psd._record.write(f)
+    assert not PSDImage.open(src).has_preview()
+    report = apply_to_psd(src, tmp_path / "out.psd", "passthrough", composite=True)
+    assert report.preview == "rendered"
+    assert any("no real merged image" in w for w in report.warnings)
