@@ -10,18 +10,21 @@ temporary file in the output's folder exists, and the input is never written
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from bridge.errors import BridgeError, Cancelled, InvalidInput
+from bridge.errors import BridgeError, Cancelled, InvalidInput, TooLarge
 from bridge.imaging.geometry import Bounds, Extent
 from bridge.imaging.mask import Mask
 from bridge.ops.base import OpContext, Operation, OpResult
 from bridge.ops.registry import get_operation, run_operation
 from bridge.psd import files, layers, pixels, preview, writer
-from bridge.psd.document import Document, open_document
+from bridge.psd.document import PSD_MAX_SIDE, Document, open_document
 from bridge.psd.naming import layer_name
+
+PSD_MAX_BYTES = 2**31 - 1  # Photoshop's limit for a PSD file; PSB has none that matters here
 
 
 @dataclass
@@ -160,8 +163,16 @@ def apply_to_psd(
         out = writer.new_document(doc, new_extent, prepared)
         added = list(out.psd)[::-1]  # type: ignore[call-overload]
         group, group_created = None, False
-        preview_state, preview_pixels = _refresh(out, Bounds.of(new_extent), [], True,
-                                                 report_warnings, ctx)
+        if len(prepared) == 1:  # the usual case: the merged image is the layer itself
+            preview_state, preview_pixels = "rendered", preview.flatten(out, prepared[0])
+        else:
+            preview_state, preview_pixels = _refresh(out, Bounds.of(new_extent), [], True,
+                                                     report_warnings, ctx)
+        if max(new_extent.width, new_extent.height) > PSD_MAX_SIDE and \
+                dst.suffix.lower() != ".psb":
+            report_warnings.append(
+                f"{new_extent} is larger than a PSD allows (30,000 px a side): written in the "
+                "large document format (PSB); name the file .psb for Photoshop")
     else:
         out = doc
         if len(doc.psd) == 0:  # type: ignore[arg-type]
@@ -185,7 +196,7 @@ def apply_to_psd(
 
     try:
         files.atomic_write(
-            dst, lambda f: out.psd._record.write(f),  # type: ignore[attr-defined]
+            dst, lambda f: _write(out, f),
             mode_from=src if in_place else None,
             before_replace=keep_backup if in_place else None,
         )
@@ -208,6 +219,20 @@ def apply_to_psd(
         warnings=report_warnings,
         metadata={k: v for k, v in result.metadata.items() if k != "warnings"},
     )
+
+
+def _write(doc: Document, f: BinaryIO) -> None:
+    # The records as they are: psd-tools' save() would re-render the whole merged
+    # image, replacing Photoshop's pixels that preview.refresh kept.
+    try:
+        doc.psd._record.write(f)  # type: ignore[attr-defined]
+    except struct.error as e:
+        raise TooLarge(f"the result does not fit the {doc.header.kind} format: {e}") from e
+    if doc.header.version == 1 and f.tell() > PSD_MAX_BYTES:
+        raise TooLarge(
+            f"the result would be {f.tell() / 2**30:.1f} GB, over the PSD format's 2 GB; "
+            "save the document as PSB (Large Document Format) and apply to that"
+        )
 
 
 def _check_request(src: Path, dst: Path, layer: str | None, composite: bool,

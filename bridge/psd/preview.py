@@ -19,6 +19,7 @@ import numpy as np
 from bridge.imaging.geometry import Bounds
 from bridge.psd.document import Document
 from bridge.psd.pixels import big_endian, dtype_of, merged_alpha_index, merged_planes
+from bridge.psd.writer import PreparedLayer, coverage
 
 TILE = 2048  # psd-tools renders whole float canvases: bound them
 
@@ -96,3 +97,35 @@ def refresh(doc: Document, region: Bounds, new_nodes: list[Any], *, full: bool =
     if written:
         psd._record.image_data.set_data(planes, psd._record.header)  # type: ignore[attr-defined]
     return written
+
+
+def flatten(doc: Document, layer: PreparedLayer) -> int:
+    """The merged image of a document holding just `layer`, computed from its pixels.
+
+    Exact and cheap next to a render: the layer's colour where it is opaque,
+    matted on white by its coverage where it is not, its coverage as the
+    merged transparency when the document has one.
+    """
+    h = doc.header
+    dtype = dtype_of(doc.depth)
+    top = int(np.iinfo(dtype).max)
+    alpha_index = merged_alpha_index(doc)
+    shape = (h.height, h.width)
+    color = [np.full(shape, top, dtype) for _ in range(doc.color_channels)]
+    alpha = np.zeros(shape, dtype)
+    area = layer.bounds.clamp(doc.extent)
+    if not area.is_empty and layer.visible:
+        inner = area.relative_to(layer.bounds).slices
+        shown = coverage(layer)[inner].astype(np.int64)
+        rows, cols = area.slices
+        for c in range(doc.color_channels):
+            value = layer.pixels[inner][:, :, c].astype(np.int64)
+            color[c][rows, cols] = ((value * shown + top * (top - shown) + top // 2) // top)
+        alpha[rows, cols] = shown
+    planes = list(merged_planes(doc))
+    for c in range(doc.color_channels):
+        planes[c] = color[c].astype(big_endian(doc.depth)).tobytes()
+    if alpha_index >= 0:
+        planes[alpha_index] = alpha.astype(big_endian(doc.depth)).tobytes()
+    doc.psd._record.image_data.set_data(planes, doc.psd._record.header)  # type: ignore[attr-defined]
+    return int(area.width * area.height)

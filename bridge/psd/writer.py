@@ -235,8 +235,34 @@ def _fill_group(doc: Document, group: Any, created: bool,
     return Placement(group, created, added)
 
 
+def coverage(prepared: PreparedLayer) -> np.ndarray:
+    """The layer's effective alpha at its depth: transparency times layer mask."""
+    pixels = prepared.pixels
+    top = np.iinfo(pixels.dtype).max
+    ncolor = pixels.shape[2] - 1 if pixels.shape[2] in (2, 4) else pixels.shape[2]
+    alpha = (pixels[:, :, ncolor] if pixels.shape[2] > ncolor
+             else np.full(pixels.shape[:2], top, pixels.dtype))
+    if prepared.mask is None:
+        return alpha
+    shown = (alpha.astype(np.uint32) * prepared.mask + 127) // 255
+    return shown.astype(pixels.dtype)
+
+
+def _covers(prepared: PreparedLayer, extent: Extent) -> bool:
+    """Whether the layer alone paints every pixel of the canvas fully."""
+    if not prepared.bounds.contains(Bounds.of(extent)) or not prepared.visible:
+        return False
+    inside = Bounds.of(extent).relative_to(prepared.bounds)
+    top = np.iinfo(prepared.pixels.dtype).max
+    return bool(np.all(coverage(prepared)[inside.slices] == top))
+
+
 def new_document(doc: Document, extent: Extent, results: list[PreparedLayer]) -> Document:
-    """A fresh document of `extent` (same mode, depth, ICC, resolution) holding only the results."""
+    """A fresh document of `extent` (same mode, depth, ICC, resolution) holding only the results.
+
+    It is transparent (merged image with an alpha channel, as Photoshop writes one)
+    unless the results cover the whole canvas.
+    """
     from psd_tools import PSDImage
     from psd_tools.constants import Resource
 
@@ -245,8 +271,12 @@ def new_document(doc: Document, extent: Extent, results: list[PreparedLayer]) ->
 
     if max(extent.width, extent.height) > PSB_MAX_SIDE:
         raise TooLarge(f"{extent} exceeds Photoshop's largest document ({PSB_MAX_SIDE} px a side)")
-    mode = "RGB" if doc.color_channels == 3 else "L"
-    psd = PSDImage.new(mode, (extent.width, extent.height), depth=doc.depth)
+    transparent = not any(_covers(p, extent) for p in results)
+    mode = ("RGB" if doc.color_channels == 3 else "L") + ("A" if transparent else "")
+    # color=1.0: where nothing is painted the merged image is white, as Photoshop stores it.
+    psd = PSDImage.new(mode, (extent.width, extent.height), color=1.0, depth=doc.depth)
+    if transparent:
+        psd._merged_alpha = True  # a negative layer count: the last channel is transparency
     header = psd._record.header
     if doc.header.version == 2 or max(extent.width, extent.height) > PSD_MAX_SIDE:
         header.version = 2

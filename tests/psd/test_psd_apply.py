@@ -209,6 +209,23 @@ def test_upscale_makes_a_new_document_of_the_scaled_size(shared_samples: Path,
     rows = im_layers(out)
     assert (rows[0]["width"], rows[0]["height"], rows[0]["depth"]) == (400, 400, 16)
     assert (rows[1]["width"], rows[1]["height"], rows[1]["x"], rows[1]["y"]) == (100, 58, 100, 342)
+    # The layer covers part of the canvas: a transparent document, its merged image
+    # the layer matted on white with the layer's alpha, as Photoshop stores one.
+    assert psd.channels == 4
+    header = psd._record.header
+    stored = np.frombuffer(psd._record.image_data.get_data(header, False), ">u2")
+    stored = stored.reshape(4, 400, 400).transpose(1, 2, 0)
+    a = expected[..., 3].astype(np.int64)
+    matted = (expected[..., :3].astype(np.int64) * a[..., None]
+              + 65535 * (65535 - a[..., None]) + 32767) // 65535
+    assert np.array_equal(stored[342:, 100:200, :3], matted)
+    assert np.array_equal(stored[342:, 100:200, 3], expected[..., 3])
+    assert np.all(stored[:342, :, 3] == 0) and np.all(stored[:342, :, :3] == 65535)
+    # ImageMagick un-mattes it back to the layer's straight colour.
+    merged = im_pixels(out, 0, 400, 400, 16)[342:, 100:200]
+    assert np.array_equal(merged[..., 3], expected[..., 3])
+    solid = expected[..., 3] >= 16384
+    assert np.abs(merged[..., :3].astype(np.int64) - expected[..., :3])[solid].max() <= 3
     # The source document is untouched and no other layer was resized into the output.
     assert PSDImage.open(src).size == (200, 200)
 
@@ -221,6 +238,10 @@ def test_upscale_composite_keeps_the_icc_profile(shared_samples: Path, tmp_path:
     assert new[1039] == old[1039] and new[1005] == old[1005]  # ICC and resolution
     rows = im_layers(out)
     assert [(r["width"], r["height"]) for r in rows] == [(256, 256), (256, 256)]
+    psd = PSDImage.open(out)
+    assert psd.channels == 3  # covered edge to edge: opaque, no merged alpha
+    assert np.array_equal(im_pixels(out, 0, 256, 256, 8, "rgb"),
+                          layer_array(psd[0], 8)[..., :3])
 
 
 def test_result_group_goes_above_the_clipping_stack(tmp_path: Path, invert_op) -> None:

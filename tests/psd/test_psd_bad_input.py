@@ -10,7 +10,14 @@ import pytest
 from psd_testkit import build_psd, copy_sample, random_layer, sha_file
 from psd_tools import PSDImage
 
-from bridge.errors import BridgeError, Cancelled, InvalidInput, InvalidParams, UnsupportedFormat
+from bridge.errors import (
+    BridgeError,
+    Cancelled,
+    InvalidInput,
+    InvalidParams,
+    TooLarge,
+    UnsupportedFormat,
+)
 from bridge.imaging.geometry import Bounds
 from bridge.imaging.mask import Mask
 from bridge.ops.base import CancelToken, OpContext
@@ -171,3 +178,13 @@ def test_two_selections_are_refused(tmp_path: Path, invert_op) -> None:
     src = build_psd(tmp_path / "d.psd", layers=[("a", random_layer(rng, 4, 4, 3, 8), 0, 0)])
     refuse(src, InvalidInput, "give one selection", layer="a", op="test-invert",
            mask=Mask.rectangle(Bounds(0, 0, 2, 2)), mask_from_layer="a")
+
+
+def test_psd_over_2_gb_is_refused(shared_samples: Path, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge.psd import apply as apply_module
+
+    monkeypatch.setattr(apply_module, "PSD_MAX_BYTES", 100_000)  # instead of 2 GB
+    src = copy_sample(shared_samples, "hopper.psd", tmp_path)
+    error = refuse(src, TooLarge, "over the PSD format's 2 GB", layer="Background")
+    assert "PSB" in error.message
