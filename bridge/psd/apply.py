@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 
 from bridge.errors import BridgeError, Cancelled, InvalidInput, TooLarge
 from bridge.imaging.geometry import Bounds, Extent
+from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
 from bridge.ops.base import OpContext, Operation, OpResult
 from bridge.ops.registry import get_operation, run_operation
@@ -127,19 +128,10 @@ def apply_to_psd(
 
     ctx.progress(0.0, "reading PSD")
     doc = open_document(src)
-    report_warnings: list[str] = []
+    warnings: list[str] = []
     entry = layers.find_layer(doc.psd, layer) if layer is not None else None
-    if entry is not None:
-        image, source_bounds = pixels.read_layer(doc, entry.layer, entry.path)
-        source = entry.path
-    else:
-        if not doc.has_real_composite:
-            report_warnings.append(
-                "the file holds no real merged image (saved without Maximize Compatibility); "
-                "the composite was rendered by psd-tools and may differ from Photoshop's"
-            )
-        image = pixels.read_composite(doc)
-        source_bounds, source = Bounds.of(doc.extent), "composite"
+    image, source_bounds = _read_source(doc, entry, warnings)
+    source = entry.path if entry is not None else "composite"
 
     selection, selection_label = _selection(doc, mask, mask_from_layer)
     local = None
@@ -153,42 +145,87 @@ def apply_to_psd(
     ctx.progress(0.1, f"running {op}")
     result = run_operation(op, image, local, values, ctx.sub(0.1, 0.85))
     ctx.check_cancelled()
-    report_warnings.extend(str(w) for w in result.metadata.get("warnings", []))
-
+    warnings.extend(str(w) for w in result.metadata.get("warnings", []))
     new_extent, offset = _geometry(operation, result, doc, image.extent, source_bounds)
-    prepared = _prepare(operation, values, result, doc, offset, report_warnings)
+    prepared = _prepare(operation, values, result, doc, offset, warnings)
 
     ctx.progress(0.86, "adding layers")
     if new_extent is not None:
-        out = writer.new_document(doc, new_extent, prepared)
-        added = list(out.psd)[::-1]  # type: ignore[call-overload]
-        group, group_created = None, False
-        if len(prepared) == 1:  # the usual case: the merged image is the layer itself
-            preview_state, preview_pixels = "rendered", preview.flatten(out, prepared[0])
-        else:
-            preview_state, preview_pixels = _refresh(out, Bounds.of(new_extent), [], True,
-                                                     report_warnings, ctx)
-        if max(new_extent.width, new_extent.height) > PSD_MAX_SIDE and \
-                dst.suffix.lower() != ".psb":
-            report_warnings.append(
-                f"{new_extent} is larger than a PSD allows (30,000 px a side): written in the "
-                "large document format (PSB); name the file .psb for Photoshop")
+        added = _into_new_document(doc, new_extent, prepared, dst, warnings, ctx)
     else:
-        out = doc
-        if len(doc.psd) == 0:  # type: ignore[arg-type]
-            writer.ensure_layered(doc, image)
-            report_warnings.append(
-                "the document had no layers: its image became layer 'Background'")
-        placement = writer.place(doc, entry.layer if entry else None, prepared)
-        added, group, group_created = placement.layers, placement.group, placement.group_created
-        region = Bounds.enclosing(p.bounds for p in prepared)
-        full = not doc.has_real_composite
-        preview_state, preview_pixels = _refresh(
-            doc, Bounds.of(doc.extent) if full else region, placement.new_nodes, full,
-            report_warnings, ctx)
+        added = _into_document(doc, entry, image, prepared, warnings, ctx)
 
     ctx.progress(0.95, "saving")
     ctx.check_cancelled()
+    backup = _save(added.doc, src, dst, in_place)
+    ctx.progress(1.0, "done")
+
+    out = added.doc
+    listing = {id(e.layer): e for e in layers.entries(out.psd)}
+    return ApplyReport(
+        input=src, output=dst, operation=op, params=values, source=source,
+        source_bounds=source_bounds, document=out.describe(),
+        new_document=new_extent is not None,
+        layers=[_added(listing[id(la)], out) for la in added.layers],
+        group=listing[id(added.group)].path if added.group is not None else None,
+        group_created=added.group_created, selection=selection_label, backup=backup,
+        preview=added.preview, preview_pixels=added.preview_pixels, warnings=warnings,
+        metadata={k: v for k, v in result.metadata.items() if k != "warnings"},
+    )
+
+
+@dataclass
+class _Added:
+    doc: Document  # the document written: the input's, or a new one
+    layers: list[Any]
+    group: Any | None = None
+    group_created: bool = False
+    preview: str = "unchanged"
+    preview_pixels: int = 0
+
+
+def _read_source(doc: Document, entry: layers.Entry | None,
+                 warnings: list[str]) -> tuple[Image, Bounds]:
+    if entry is not None:
+        return pixels.read_layer(doc, entry.layer, entry.path)
+    if not doc.has_real_composite:
+        warnings.append(
+            "the file holds no real merged image (saved without Maximize Compatibility); "
+            "the composite was rendered by psd-tools and may differ from Photoshop's"
+        )
+    return pixels.read_composite(doc), Bounds.of(doc.extent)
+
+
+def _into_document(doc: Document, entry: layers.Entry | None, image: Image,
+                   prepared: list[writer.PreparedLayer], warnings: list[str],
+                   ctx: OpContext) -> _Added:
+    if len(doc.psd) == 0:  # type: ignore[arg-type]
+        writer.ensure_layered(doc, image)
+        warnings.append("the document had no layers: its image became layer 'Background'")
+    placement = writer.place(doc, entry.layer if entry else None, prepared)
+    full = not doc.has_real_composite
+    region = Bounds.of(doc.extent) if full else Bounds.enclosing(p.bounds for p in prepared)
+    state, count = _refresh(doc, region, placement.new_nodes, full, warnings, ctx)
+    return _Added(doc, placement.layers, placement.group, placement.group_created, state, count)
+
+
+def _into_new_document(doc: Document, extent: Extent, prepared: list[writer.PreparedLayer],
+                       dst: Path, warnings: list[str], ctx: OpContext) -> _Added:
+    out = writer.new_document(doc, extent, prepared)
+    if len(prepared) == 1:  # the usual case: the merged image is the layer itself
+        state, count = "rendered", preview.flatten(out, prepared[0])
+    else:
+        state, count = _refresh(out, Bounds.of(extent), [], True, warnings, ctx)
+    if max(extent.width, extent.height) > PSD_MAX_SIDE and dst.suffix.lower() != ".psb":
+        warnings.append(
+            f"{extent} is larger than a PSD allows (30,000 px a side): written in the "
+            "large document format (PSB); name the file .psb for Photoshop")
+    top_first = list(out.psd)[::-1]  # type: ignore[call-overload]
+    return _Added(out, top_first, preview=state, preview_pixels=count)
+
+
+def _save(out: Document, src: Path, dst: Path, in_place: bool) -> Path | None:
+    """Atomic write; in place, the original is kept as a backup just before the rename."""
     backup: list[Path] = []
 
     def keep_backup() -> None:
@@ -204,21 +241,7 @@ def apply_to_psd(
         for path in backup:  # the input was not replaced: a backup would only confuse
             path.unlink(missing_ok=True)
         raise
-    ctx.progress(1.0, "done")
-
-    listing = {id(e.layer): e for e in layers.entries(out.psd)}
-    return ApplyReport(
-        input=src, output=dst, operation=op, params=values, source=source,
-        source_bounds=source_bounds, document=out.describe(),
-        new_document=new_extent is not None,
-        layers=[_added(listing[id(la)], out) for la in added],
-        group=listing[id(group)].path if group is not None else None,
-        group_created=group_created, selection=selection_label,
-        backup=backup[0] if backup else None,
-        preview=preview_state, preview_pixels=preview_pixels,
-        warnings=report_warnings,
-        metadata={k: v for k, v in result.metadata.items() if k != "warnings"},
-    )
+    return backup[0] if backup else None
 
 
 def _write(doc: Document, f: BinaryIO) -> None:
