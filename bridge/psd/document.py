@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.errors import InvalidInput, UnsupportedFormat
+from bridge.errors import InvalidInput, TooLarge, UnsupportedFormat
 from bridge.imaging.geometry import Extent
 
 SUPPORTED = "RGB and Grayscale documents at 8 or 16 bits per channel (PSD or PSB)"
@@ -129,11 +129,14 @@ def open_document(path: Path | str) -> Document:
 
     from psd_tools import PSDImage
     from psd_tools.compression import PSDDecompressionWarning
+    from psd_tools.psd.parse_limits import ParseLimitError
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", PSDDecompressionWarning)
             psd = PSDImage.open(path)
+    except ParseLimitError as e:  # psd-tools' guard against runaway structures
+        raise TooLarge(f"{path.name} has more structure than the reader allows: {e}") from e
     except (OSError, ValueError, EOFError, struct.error, KeyError, IndexError, TypeError) as e:
         raise InvalidInput(f"{path.name} is damaged or truncated: {e}") from e
     doc = Document(path, psd, header)
