@@ -79,6 +79,29 @@ def resources(path: Path) -> dict[int, bytes]:
     return out
 
 
+def sections(path: Path) -> dict[str, bytes]:
+    """Document-level parts outside the layer list: header, colour mode data, global
+    layer mask, document tagged blocks (Lr16/Lr32 hold the layer list itself)."""
+    record = PSDImage.open(path)._record
+    out = {}
+    for name in ("header", "color_mode_data"):
+        buf = io.BytesIO()
+        getattr(record, name).write(buf)
+        out[name] = buf.getvalue()
+    info = record.layer_and_mask_information
+    if info.global_layer_mask_info is not None:
+        buf = io.BytesIO()
+        info.global_layer_mask_info.write(buf)
+        out["global layer mask"] = buf.getvalue()
+    for key, block in (info.tagged_blocks or {}).items():
+        if key.name in ("LAYER_16", "LAYER_32"):
+            continue
+        buf = io.BytesIO()
+        block.write(buf, version=record.header.version)
+        out[f"tagged block {key.name}"] = buf.getvalue()
+    return out
+
+
 def needs_imagemagick() -> None:
     if not Path(IDENTIFY).exists() or not Path(CONVERT).exists():
         pytest.skip("ImageMagick (/usr/bin/identify, /usr/bin/convert) is not installed")

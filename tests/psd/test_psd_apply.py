@@ -21,6 +21,7 @@ from psd_testkit import (
     layer_array,
     random_layer,
     resources,
+    sections,
     sha_file,
     snapshot,
     without,
@@ -51,6 +52,7 @@ def assert_resources_intact(before: Path, after: Path) -> None:
     old.pop(SEED_RESOURCE, None)
     new.pop(SEED_RESOURCE, None)
     assert old == new  # ICC (1039) included, byte for byte
+    assert sections(before) == sections(after)
 
 
 def im_entry(path: Path, label: str) -> dict:
