@@ -185,7 +185,9 @@ def jpeg_header_only(width: int, height: int, components: int = 3) -> bytes:
 
 def webp_header_only(width: int, height: int) -> bytes:
     """A VP8X (extended) WebP header claiming the canvas size, with a tiny VP8L chunk."""
-    vp8x = bytes([0, 0, 0, 0]) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    size = (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    vp8x = bytes(4) + size
     vp8l = b"\x2f" + struct.pack("<I", 0) + b"\0" * 3
-    body = b"WEBP" + b"VP8X" + struct.pack("<I", 10) + vp8x + b"VP8L" + struct.pack("<I", len(vp8l)) + vp8l
+    body = (b"WEBP" + b"VP8X" + struct.pack("<I", 10) + vp8x
+            + b"VP8L" + struct.pack("<I", len(vp8l)) + vp8l)
     return b"RIFF" + struct.pack("<I", len(body)) + body

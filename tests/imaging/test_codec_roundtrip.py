@@ -21,7 +21,7 @@ CHANNELS = [1, 2, 3, 4]
 
 
 def test_the_test_profile_is_a_real_profile_and_not_srgb() -> None:
-    assert ICC != srgb_icc()
+    assert srgb_icc() != ICC
     profile = ImageCms.ImageCmsProfile(io.BytesIO(ICC))  # lcms accepts it
     assert profile.profile.xcolor_space.strip() == "RGB"
     assert profile.profile.red_colorant != ImageCms.ImageCmsProfile(
