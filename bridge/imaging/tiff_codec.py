@@ -260,8 +260,9 @@ def write(image: Image, fh: BinaryIO, quality: int) -> None:
         order, ifd0 = parsed
         text_tags = [(e.tag, 2, 0, exif_tags.ascii_value(e), True) for e in ifd0.entries
                      if e.tag in IFD0_TEXT_TAGS and e.type == exif_tags.ASCII]
-        if ifd0.get(exif_tags.ORIENTATION):  # upright already: say so, as the EXIF did
-            text_tags.append((exif_tags.ORIENTATION, exif_tags.SHORT, 1, 1, True))
+        if ifd0.get(exif_tags.ORIENTATION):  # as the EXIF says (1 for any decoded image)
+            value = exif_tags.orientation(image.exif)
+            text_tags.append((exif_tags.ORIENTATION, exif_tags.SHORT, 1, value, True))
         children = {t: c for t, c in ifd0.children.items()
                     if t in (exif_tags.EXIF_IFD, exif_tags.GPS_IFD)}
     c = image.channels
