@@ -143,6 +143,9 @@ def _mask_layout(raw: dict[str, Any]) -> tuple[int, int, int]:
         if not isinstance(v, int) or isinstance(v, bool):
             raise InvalidInput(f"mask_raw needs an integer '{key}', got {v!r}")
         values.append(v)
+    if values[0] < 0 or values[1] < 0:
+        raise InvalidInput(f"mask_raw width and height cannot be negative, got "
+                           f"{values[0]}x{values[1]}")
     if raw.get("channels", 1) != 1:
         raise InvalidInput("a raw mask has exactly one channel")
     if values[2] not in (8, 16):

@@ -23,6 +23,8 @@ def raw_layout_error(width: object, height: object, channels: object, depth: obj
     for name, v in (("width", width), ("height", height), ("channels", channels), ("depth", depth)):
         if not isinstance(v, int) or isinstance(v, bool):
             return f"raw {name} must be an integer, got {v!r}"
+    if width < 0 or height < 0:  # type: ignore[operator]
+        return f"raw width and height cannot be negative, got {width}x{height}"
     if depth not in _LITTLE:
         return f"raw depth must be 8, 16 or 32 (float), got {depth}"
     if not 1 <= channels <= 4:  # type: ignore[operator]
