@@ -1,11 +1,13 @@
 """TIFF: 8/16-bit and 32-bit float; grey, grey+alpha, RGB, RGBA; palettes and bilevel too.
 
 tifffile reads the tags and, for uncompressed, Deflate/ZIP and LZMA files, the
-pixels. LZW, JPEG and PackBits need the imagecodecs package, which we do not
-ship: those pixels come from OpenCV's libtiff instead (Pillow for compressed
-8-bit grey+alpha, which OpenCV reads without its alpha).
+pixels. LZW, JPEG, PackBits and 2/4-bit samples need the imagecodecs package,
+which we do not ship: those pixels come from libtiff instead, through Pillow up
+to 8 bits and through OpenCV for 16/32 bits (compressed 16-bit grey+alpha is
+refused: OpenCV drops that alpha and Pillow has no such mode).
 
-Alpha is the first extra sample marked associated or unassociated; associated
+Alpha is the first extra sample marked associated or unassociated (or a lone
+extra sample with no ExtraSamples tag, as OpenCV writes RGBA); associated
 (premultiplied) alpha is divided out, since Image alpha is never premultiplied.
 Unspecified extra samples (Photoshop's saved selections) are dropped.
 
@@ -23,7 +25,7 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 import tifffile
-from PIL import Image as PILImage
+from PIL import TiffImagePlugin
 
 from bridge.errors import BridgeError, InvalidInput, UnsupportedFormat
 from bridge.imaging import exif as exif_tags
@@ -96,12 +98,22 @@ def _layout(page: tifffile.TiffPage) -> TiffLayout:
         samples=int(page.samplesperpixel), bits=int(page.bitspersample),
         sample_format=int(page.sampleformat), photometric=int(page.photometric),
         planar=int(page.planarconfig), compression=int(page.compression),
-        extrasamples=tuple(int(x) for x in page.extrasamples),
+        extrasamples=_extrasamples(page),
         orientation=int(tag(274, 1)),  # type: ignore[call-overload]
         depth=int(page.imagedepth), data_end=max(ends, default=0),
         icc=bytes(icc) if isinstance(icc, bytes | bytearray | np.ndarray) else None,
         colormap=None if colormap is None else np.asarray(colormap),
     )
+
+
+def _extrasamples(page: tifffile.TiffPage) -> tuple[int, ...]:
+    kinds = tuple(int(x) for x in page.extrasamples)
+    color = 3 if page.photometric in (RGB, YCBCR) else 1
+    if not kinds and int(page.samplesperpixel) == color + 1:
+        # One extra sample but no ExtraSamples tag (OpenCV writes RGBA this way):
+        # every reader we know treats it as alpha, so do we.
+        return (UNASSOCIATED,)
+    return kinds
 
 
 # -- decoding --------------------------------------------------------------------
@@ -124,8 +136,6 @@ def decode(data: bytes | memoryview, head: Header) -> Image:
             pixels = _with_libtiff(data, lay)
     else:
         pixels = _with_libtiff(data, lay)
-    if lay.alpha == ASSOCIATED and pixels.shape[2] in (2, 4):
-        _unpremultiply(pixels)
     if lay.orientation in range(2, 9):
         pixels = apply_orientation(pixels, lay.orientation)
     meta = {"orientation": lay.orientation} if lay.orientation in range(2, 9) else {}
@@ -150,7 +160,7 @@ def _with_tifffile(data: bytes | memoryview, lay: TiffLayout) -> np.ndarray:
     samples = _to_standard_depth(as_hwc(raw), lay)
     if lay.photometric == PALETTE:
         return _apply_palette(samples[:, :, 0], lay)
-    return _pick_channels(samples, lay)
+    return _straight_alpha(_pick_channels(samples, lay), lay)
 
 
 def _to_standard_depth(raw: np.ndarray, lay: TiffLayout) -> np.ndarray:
@@ -162,12 +172,6 @@ def _to_standard_depth(raw: np.ndarray, lay: TiffLayout) -> np.ndarray:
         out = raw.astype(np.float32, copy=False)
     elif kind == "u" and lay.bits in (8, 16) and raw.dtype.itemsize * 8 == lay.bits:
         out = raw
-    elif kind == "u" and lay.bits < 16 and lay.photometric != PALETTE:
-        # 2-, 4-, 12-bit...: stretch to the full range of the next standard depth.
-        top_in = (1 << lay.bits) - 1
-        dtype = np.uint8 if lay.bits < 8 else np.uint16
-        top = np.iinfo(dtype).max
-        out = ((raw.astype(np.uint32) * top + top_in // 2) // top_in).astype(dtype)
     elif kind == "u" and lay.photometric == PALETTE:
         out = raw  # indices; the colour map gives the values
     else:
@@ -185,8 +189,11 @@ def _apply_palette(indices: np.ndarray, lay: TiffLayout) -> np.ndarray:
     if cmap is None or cmap.ndim != 2 or cmap.shape[0] != 3:
         raise InvalidInput("the palette TIFF has no usable colour map")
     table = np.ascontiguousarray(cmap.T.astype(np.uint16))  # (entries, 3), 16-bit values
+    # 8-bit palettes are stored as v * 257 (libtiff) or v << 8 (Pillow and others).
     if not (table % 257).any():
-        table = (table // 257).astype(np.uint8)  # an 8-bit palette stored the usual way
+        table = (table // 257).astype(np.uint8)
+    elif not (table % 256).any():
+        table = (table >> 8).astype(np.uint8)
     return table[np.minimum(indices, table.shape[0] - 1)]
 
 
@@ -202,38 +209,61 @@ def _pick_channels(samples: np.ndarray, lay: TiffLayout) -> np.ndarray:
 
 
 def _with_libtiff(data: bytes | memoryview, lay: TiffLayout) -> np.ndarray:
-    """Pixels through OpenCV's libtiff (compressions tifffile cannot do without imagecodecs)."""
-    color, alpha = lay.color_samples, lay.alpha is not None
-    if color == 1 and alpha and lay.photometric != PALETTE:
-        return _grey_alpha_with_pillow(data, lay)
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if pixels is None:
-        raise InvalidInput(f"the TIFF's pixel data (compression {lay.compression}) is corrupt "
-                           "or uses a compression that is not supported")
-    pixels = as_hwc(pixels)
-    c = pixels.shape[2]
-    if lay.photometric in (MINISWHITE, MINISBLACK):
-        return np.ascontiguousarray(pixels[:, :, :1]) if c > 1 else pixels
-    swap_red_blue_in_place(pixels)
-    if c == 4 and not alpha:
-        return np.ascontiguousarray(pixels[:, :, :3])
-    return pixels
-
-
-def _grey_alpha_with_pillow(data: bytes | memoryview, lay: TiffLayout) -> np.ndarray:
-    if lay.bits != 8:
+    """Pixels through libtiff, for what tifffile cannot do without imagecodecs (LZW, JPEG,
+    PackBits, 2/4-bit samples): Pillow's up to 8 bits (OpenCV's premultiplies 8-bit alpha
+    and drops grey alpha), OpenCV's for 16 and 32 bits (Pillow has no 16-bit colour)."""
+    if lay.bits <= 8:
+        return _with_pillow(data, lay)
+    if lay.color_samples == 1 and lay.alpha is not None:
         raise UnsupportedFormat("compressed 16-bit grey+alpha TIFFs (LZW, JPEG, PackBits) are "
                                 "not supported; save uncompressed or with ZIP compression")
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise InvalidInput(
+            f"the TIFF's pixel data could not be decoded ({lay.bits}-bit, compression "
+            f"{lay.compression}): it is corrupt or a variant that is not supported")
+    pixels = as_hwc(pixels)
+    c = pixels.shape[2]
+    if lay.color_samples == 1:
+        return np.ascontiguousarray(pixels[:, :, :1]) if c > 1 else pixels
+    swap_red_blue_in_place(pixels)
+    if c == 4 and lay.alpha is None:
+        return np.ascontiguousarray(pixels[:, :, :3])
+    return _straight_alpha(pixels, lay)
+
+
+# Pillow modes we take as they are; it reads associated alpha straight already.
+_PILLOW_MODES = ("L", "LA", "RGB", "RGBA")
+
+
+def _with_pillow(data: bytes | memoryview, lay: TiffLayout) -> np.ndarray:
     try:
-        with PILImage.open(BufferFile(data), formats=["TIFF"]) as im:
-            im.load()
-            if im.mode != "LA":
-                raise InvalidInput(f"expected a grey+alpha TIFF, Pillow read mode {im.mode}")
-            return np.array(im)
+        # The plugin class directly: our own size check already ran, Pillow's would be
+        # a second, different limit.
+        with TiffImagePlugin.TiffImageFile(BufferFile(data)) as im:
+            im.load()  # Pillow scales 1/2/4-bit grey to 0..255 and undoes white-is-zero
+            if im.mode == "1":
+                im = im.convert("L")
+            elif im.mode == "P":
+                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+            elif im.mode == "RGBX":  # RGB plus an extra sample that is not alpha
+                im = im.convert("RGB")
+            elif im.mode in ("RGBa", "La"):  # premultiplied: Pillow divides it out
+                im = im.convert(im.mode.upper())
+            if im.mode not in _PILLOW_MODES:
+                raise UnsupportedFormat(
+                    f"this {lay.bits}-bit TIFF (read as {im.mode}) is not supported")
+            return as_hwc(np.array(im))
     except BridgeError:
         raise
     except Exception as e:
         raise InvalidInput(f"the TIFF's pixel data could not be read: {e}") from None
+
+
+def _straight_alpha(pixels: np.ndarray, lay: TiffLayout) -> np.ndarray:
+    if lay.alpha == ASSOCIATED and pixels.shape[2] in (2, 4):
+        _unpremultiply(pixels)
+    return pixels
 
 
 def _unpremultiply(pixels: np.ndarray) -> None:

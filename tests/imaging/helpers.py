@@ -159,21 +159,32 @@ def png_header_only(width: int, height: int, bit_depth: int = 8, color_type: int
             + png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + png_chunk(b"IEND", b""))
 
 
-def tiff_header_only(width: int, height: int, samples: int = 3, bits: int = 8) -> bytes:
-    """A classic little-endian TIFF whose one strip claims width*height pixels."""
+def tiff_file(width: int, height: int, pixel_data: bytes, *, bits: int = 8, samples: int = 1,
+              photometric: int = 1, byte_count: int | None = None) -> bytes:
+    """A classic little-endian uncompressed TIFF, one strip, written by hand.
+
+    `byte_count` lets a test claim more strip bytes than are present.
+    """
     entries = [
         (256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, bits), (259, 3, 1, 1),
-        (262, 3, 1, 2 if samples >= 3 else 1), (273, 4, 1, 8), (277, 3, 1, samples),
+        (262, 3, 1, photometric), (273, 4, 1, 8), (277, 3, 1, samples),
         (278, 4, 1, max(height, 1)),
-        (279, 4, 1, min(width * height * samples * bits // 8, 0xFFFFFFFF)),
+        (279, 4, 1, len(pixel_data) if byte_count is None else byte_count),
     ]
+    pixel_data += b"\0" * (len(pixel_data) % 2)
     ifd = struct.pack("<H", len(entries))
     for tag, typ, count, value in entries:
         packed = struct.pack("<H", value) + b"\0\0" if typ == 3 else struct.pack("<I", value)
         ifd += struct.pack("<HHI", tag, typ, count) + packed
     ifd += struct.pack("<I", 0)
-    pixels = b"\0" * 16
-    return b"II*\0" + struct.pack("<I", 8 + len(pixels)) + pixels + ifd
+    return b"II*\0" + struct.pack("<I", 8 + len(pixel_data)) + pixel_data + ifd
+
+
+def tiff_header_only(width: int, height: int, samples: int = 3, bits: int = 8) -> bytes:
+    """A TIFF whose one strip claims width*height pixels but holds 16 bytes."""
+    claimed = min(width * height * samples * bits // 8, 0xFFFFFFFF)
+    return tiff_file(width, height, bytes(16), bits=bits, samples=samples,
+                     photometric=2 if samples >= 3 else 1, byte_count=claimed)
 
 
 def jpeg_header_only(width: int, height: int, components: int = 3) -> bytes:
