@@ -234,10 +234,10 @@ def write_image(image: Image, path: str | os.PathLike[str], fmt: str | None = No
     if fmt not in FORMATS:
         raise UnsupportedFormat(f"cannot write '{fmt}'; use one of {', '.join(FORMATS)}")
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    # O_EXCL: never write through someone else's file; 0o666 lets the umask decide, as open() does.
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    # "x": never write through a file that is already there; readable too, for TIFF's patching.
+    fh = open(tmp, "x+b")  # noqa: SIM115 - closed below, before the rename
     try:
-        with os.fdopen(fd, "w+b") as fh:
+        with fh:
             _write(image, fmt, fh, quality)
             fh.flush()
             os.fsync(fh.fileno())

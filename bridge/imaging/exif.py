@@ -31,6 +31,7 @@ TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4
 # IFD0 tags of a TIFF file that describe the photo rather than the pixel layout;
 # these travel into the EXIF blob of a decoded TIFF.
 DESCRIPTIVE_TAGS = (270, 271, 272, ORIENTATION, 305, 306, 315, 33432)
+_SOFTWARE = 305
 _MAX_ENTRIES = 4096
 _MAX_DEPTH = 3
 
@@ -175,7 +176,8 @@ def exif_from_tiff(tiff: bytes | memoryview) -> bytes | None:
             e = Entry(ORIENTATION, SHORT, 1, struct.pack(order + "H", 1))
         keep.entries.append(e)
     keep.children = {t: c for t, c in ifd0.children.items() if t in (EXIF_IFD, GPS_IFD)}
-    if not keep.entries and not keep.children:
+    # A writer's name alone (tifffile puts its own in every file) is no photo metadata.
+    if not keep.children and all(e.tag == _SOFTWARE for e in keep.entries):
         return None
     return build_blob(order, keep)
 
