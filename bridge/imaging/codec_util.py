@@ -30,7 +30,9 @@ def to_uint16(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype == np.uint16:
         return pixels
     if pixels.dtype == np.uint8:
-        return pixels.astype(np.uint16) * np.uint16(257)
+        out = pixels.astype(np.uint16)
+        out *= np.uint16(257)  # in place: one copy, not two
+        return out
     return _float_to(pixels, np.uint16, 65535.0)
 
 

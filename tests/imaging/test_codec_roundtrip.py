@@ -13,7 +13,14 @@ from PIL import ImageCms
 from bridge.errors import InvalidParams, UnsupportedFormat
 from bridge.imaging import codecs
 from bridge.imaging.image import Image
-from tests.imaging.helpers import exif_blob, pattern, pil_exif_dict, srgb_icc, wide_gamut_icc
+from tests.imaging.helpers import (
+    exif_blob,
+    pattern,
+    pil_bytes,
+    pil_exif_dict,
+    srgb_icc,
+    wide_gamut_icc,
+)
 
 ICC = wide_gamut_icc()
 DTYPES = [np.uint8, np.uint16]
@@ -216,3 +223,54 @@ def test_encode_of_a_strided_view_is_correct() -> None:
         data = codecs.encode(crop, fmt)
         out = (codecs.decode_raw(data, 10, 7, 4, 16) if fmt == "raw" else codecs.decode(data))
         assert np.array_equal(out.pixels, crop.pixels), fmt
+
+
+# -- PNG layouts other writers produce -------------------------------------------------
+def test_palette_png_becomes_rgb_and_rgba() -> None:
+    im = PILImage.fromarray((np.arange(48).reshape(6, 8) % 5).astype(np.uint8), "P")
+    im.putpalette([0, 0, 0, 250, 10, 10, 10, 250, 10, 10, 10, 250, 255, 255, 255])
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    out = codecs.decode(buf.getvalue())
+    assert out.channels == 3 and np.array_equal(out.pixels, np.asarray(im.convert("RGB")))
+    buf = io.BytesIO()
+    im.save(buf, "PNG", transparency=2)
+    out = codecs.decode(buf.getvalue())
+    with PILImage.open(io.BytesIO(buf.getvalue())) as saved:
+        reference = np.asarray(saved.convert("RGBA"))
+    assert out.channels == 4 and np.array_equal(out.pixels, reference)
+    assert (out.pixels[:, :, 3] == 0).sum() == (np.asarray(im) == 2).sum()
+
+
+def test_one_bit_png_becomes_8_bit_grey() -> None:
+    bits = np.eye(6, 9, dtype=bool)
+    out = codecs.decode(pil_bytes(bits, "PNG"))
+    assert out.depth == 8 and out.channels == 1
+    assert np.array_equal(out.pixels[:, :, 0], bits.astype(np.uint8) * 255)
+
+
+def test_grey_png_with_a_transparent_key_gains_alpha() -> None:
+    grey = pattern(6, 9, 1)[:, :, 0]
+    grey[2, 3] = 77
+    out = codecs.decode(pil_bytes(grey, "PNG", transparency=77))
+    assert out.channels == 2
+    assert np.array_equal(out.pixels[:, :, 0], grey)
+    assert np.array_equal(out.pixels[:, :, 1] == 0, grey == 77)
+
+
+def test_png_exif_with_a_jpeg_style_prefix_is_normalised() -> None:
+    from bridge.imaging.png_chunks import chunk
+
+    blob = exif_blob(1)
+    plain = codecs.encode(Image(pattern(4, 4, 3)), "png")
+    data = plain[:33] + chunk(b"eXIf", b"Exif\0\0" + blob) + plain[33:]
+    assert codecs.decode(data).exif == blob
+
+
+def test_png_profile_with_a_bad_crc_is_dropped_not_fatal() -> None:
+    data = bytearray(codecs.encode(Image(pattern(4, 4, 3), icc=ICC), "png"))
+    at = data.index(b"iCCP") + 20
+    data[at] ^= 0xFF
+    out = codecs.decode(bytes(data))
+    assert out.icc is None
+    assert np.array_equal(out.pixels, pattern(4, 4, 3))
