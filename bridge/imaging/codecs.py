@@ -123,7 +123,8 @@ def decode_mask(data: bytes | bytearray | memoryview, extent: Extent, *,
     if raw is not None:
         width, height, depth = _mask_layout(raw)
         _check_mask_extent(Extent(width, height), extent)
-        coverage = decode_raw(view, width, height, 1, depth).pixels
+        coverage = decode_raw(view, width, height, 1, depth,
+                              max_pixels=max(extent.pixels, 1)).pixels
         return Mask.from_array(coverage)
     fmt = sniff(view)
     stored = _header(fmt, view).extent

@@ -6,7 +6,7 @@ no trustworthy names, and a mislabelled file should still work.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,6 @@ class Header:
     fmt: str
     extent: Extent
     info: Any = None
-    notes: dict[str, Any] = field(default_factory=dict)
 
 
 def check_size(extent: Extent, max_pixels: int | None, what: str = "image") -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from bridge.errors import InvalidInput, TooLarge
 from bridge.imaging import codecs
-from bridge.imaging.geometry import Bounds
+from bridge.imaging.geometry import Bounds, Extent
 from bridge.imaging.image import Image
 from tests.imaging.helpers import pattern
 
@@ -96,3 +96,29 @@ def test_pixel_limit_is_checked_before_the_length() -> None:
         codecs.decode_raw(b"tiny", 100_000, 100_000, 4, 16)
     with pytest.raises(TooLarge):
         codecs.decode_raw(bytes(12), 2, 2, 3, 8, max_pixels=3)
+
+
+def test_a_large_buffer_goes_through_without_copies() -> None:
+    """16 MB of 16-bit RGBA in and out: the only allocations are small bookkeeping."""
+    import tracemalloc
+
+    buf = bytearray(1000 * 2000 * 4 * 2)
+    tracemalloc.start()
+    try:
+        image = codecs.decode_raw(buf, 2000, 1000, 4, 16, max_pixels=10**9)
+        view = codecs.encode_raw(image)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert view.nbytes == len(buf)
+    assert peak < 1 << 20
+
+
+def test_raw_mask_follows_the_image_limit_not_the_default() -> None:
+    """A mask for an image above the default limit (the server may allow more) decodes."""
+    from bridge.imaging.formats import DEFAULT_MAX_PIXELS
+
+    width = DEFAULT_MAX_PIXELS // 1000 + 1
+    with pytest.raises(InvalidInput, match="needs"):  # the length check, not TooLarge
+        codecs.decode_mask(b"", Extent(width, 1000),
+                           raw={"width": width, "height": 1000, "depth": 8})
