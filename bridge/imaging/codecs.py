@@ -236,7 +236,11 @@ def write_image(image: Image, path: str | os.PathLike[str], fmt: str | None = No
         raise UnsupportedFormat(f"cannot write '{fmt}'; use one of {', '.join(FORMATS)}")
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     # "x": never write through a file that is already there; readable too, for TIFF's patching.
-    fh = open(tmp, "x+b")  # noqa: SIM115 - closed below, before the rename
+    try:
+        fh = open(tmp, "x+b")  # noqa: SIM115 - closed below, before the rename
+    except OSError as e:  # a missing folder or no permission: the caller's path is wrong
+        raise InvalidParams(f"cannot write '{target}': {e.strerror or e}",
+                            path=str(target)) from None
     try:
         with fh:
             _write(image, fmt, fh, quality)

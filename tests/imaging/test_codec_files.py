@@ -153,3 +153,8 @@ def test_hopper_jpeg_reencoded_keeps_metadata(shared_samples: Path) -> None:
     assert again.icc == image.icc and again.exif == image.exif
     with PILImage.open(io.BytesIO(data)) as im:
         assert image.icc == im.info.get("icc_profile")
+
+
+def test_write_into_a_missing_folder_says_so(tmp_path: Path) -> None:
+    with pytest.raises(InvalidParams, match="cannot write"):
+        codecs.write_image(Image(pattern(4, 4, 3)), tmp_path / "no" / "such" / "x.png")
