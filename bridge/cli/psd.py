@@ -84,11 +84,11 @@ def _progress_printer() -> Any:
 
 
 def run_apply(args: argparse.Namespace) -> int:
+    from bridge.imaging.codecs import decode_mask
     from bridge.imaging.geometry import Extent
     from bridge.ops.base import OpContext
     from bridge.psd.apply import apply_to_psd
     from bridge.psd.document import read_header
-    from bridge.psd.files import read_mask_file
 
     if args.in_place == (args.output is not None):
         raise InvalidParams("give -o OUT.psd, or --in-place to overwrite the input (not both)")
@@ -96,7 +96,7 @@ def run_apply(args: argparse.Namespace) -> int:
     mask = None
     if args.mask is not None:
         header = read_header(args.input)
-        mask = read_mask_file(args.mask, Extent(header.width, header.height))
+        mask = decode_mask(Path(args.mask).read_bytes(), Extent(header.width, header.height))
     progress = _progress_printer()
     report = apply_to_psd(
         args.input, args.input if args.in_place else args.output, args.op,
@@ -169,9 +169,9 @@ def format_layer(item: dict[str, Any]) -> str:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from bridge.imaging.codecs import write_image
     from bridge.psd import layers, pixels
     from bridge.psd.document import open_document
-    from bridge.psd.files import write_tiff
 
     doc = open_document(args.input)
     if args.composite:
@@ -181,7 +181,9 @@ def run_export(args: argparse.Namespace) -> int:
         entry = layers.find_layer(doc.psd, args.layer)
         image, _bounds = pixels.read_layer(doc, entry.layer, entry.path)
         label = f"layer '{entry.path}'"
-    write_tiff(image, args.output)
+    if Path(args.output).suffix.lower() not in (".tif", ".tiff"):
+        raise InvalidParams(f"export writes TIFF files (.tif, .tiff), not '{Path(args.output).suffix}'")
+    write_image(image, args.output, "tiff")
     print(f"wrote {args.output}: {label}, {image.width}x{image.height}, {image.depth}-bit"
           + (", alpha" if image.has_alpha else "") + (", ICC" if image.icc else ""))
     return 0

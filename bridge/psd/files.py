@@ -1,8 +1,4 @@
-"""Files around a PSD job: atomic writes, backups, selection masks, TIFF export.
-
-`read_mask_file` and `write_tiff` are small stand-ins until
-`bridge.imaging.codecs` (read_image / write_image) is on main; switch to those then.
-"""
+"""Files around a PSD job: atomic writes and backups."""
 
 from __future__ import annotations
 
@@ -14,13 +10,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
-
-import numpy as np
-
-from bridge.errors import InvalidInput, UnsupportedFormat
-from bridge.imaging.geometry import Extent
-from bridge.imaging.image import Image
-from bridge.imaging.mask import Mask, to_uint8_coverage
 
 
 def _default_mode() -> int:
@@ -76,44 +65,3 @@ def make_backup(path: Path) -> Path:
     except OSError:
         shutil.copy2(path, target)
     return target
-
-
-def read_mask_file(path: Path, extent: Extent) -> Mask:
-    """A selection from a grey image of the document's size (8- or 16-bit; white = selected)."""
-    from PIL import Image as PILImage
-    from PIL import UnidentifiedImageError
-
-    try:
-        with PILImage.open(path) as im:
-            im.load()
-            if im.mode.startswith("I"):  # 16-bit grey (PIL may open it as 32-bit "I")
-                data = np.clip(np.asarray(im, dtype=np.int64), 0, 65535).astype(np.uint16)
-            else:  # 8-bit grey, 1-bit, or colour taken as its luminance; alpha is ignored
-                data = np.asarray(im.convert("L"))
-    except UnidentifiedImageError as e:
-        raise UnsupportedFormat(f"{path.name} is not an image the mask reader knows") from e
-    height, width = data.shape[:2]
-    if (width, height) != (extent.width, extent.height):
-        raise InvalidInput(
-            f"mask {path.name} is {width}x{height}; it must match the document, {extent}"
-        )
-    return Mask.from_array(to_uint8_coverage(data))
-
-
-def write_tiff(image: Image, path: Path) -> None:
-    """Full-depth TIFF with straight alpha and the ICC profile, written atomically."""
-    import tifffile
-
-    if path.suffix.lower() not in (".tif", ".tiff"):
-        raise UnsupportedFormat(f"export writes TIFF files (.tif, .tiff), not '{path.suffix}'")
-    pixels = image.pixels if image.channels > 1 else image.pixels[:, :, 0]
-    options: dict[str, object] = {
-        "photometric": "rgb" if image.color_channels == 3 else "minisblack",
-        "compression": "zlib",
-        "predictor": True,
-    }
-    if image.has_alpha:
-        options["extrasamples"] = ["unassalpha"]
-    if image.icc:
-        options["iccprofile"] = image.icc
-    atomic_write(path, lambda f: tifffile.imwrite(f, pixels, **options))
