@@ -19,9 +19,10 @@ Steps:
    centred (or stood on the bottom margin with `align="bottom"`);
 3. a background colour (`#rrggbb`) or `transparent`; an optional soft drop shadow;
 4. `to_srgb`: converts from the embedded ICC profile to sRGB with LittleCMS
-   (Pillow's ImageCms) and embeds sRGB. 8-bit converts exactly; 16-bit goes through
-   a 52^3 lookup table sampled from LittleCMS at 8-bit precision and interpolated
-   trilinearly (error within 1/255).
+   (Pillow's ImageCms, relative colorimetric) and embeds sRGB. 8-bit converts
+   directly; Pillow's LittleCMS binding has no 16-bit RGB mode, so 16-bit goes
+   through the 8-bit transform tabulated at all 256^3 inputs and interpolated
+   trilinearly (within about 1/255 of an exact conversion; smooth, no banding).
 
 `format` and `quality` are hints for whoever writes the file (the batch and recipe
 outputs use them unless the recipe's [output] says otherwise).
@@ -32,6 +33,7 @@ only; the source is read in its own depth.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import sys
@@ -270,26 +272,41 @@ def is_srgb(icc: bytes) -> bool:
     return "srgb" in desc.lower().replace(" ", "")
 
 
-def to_srgb(colour: np.ndarray, icc: bytes) -> np.ndarray:
-    """Colour (HxWx3, any depth) from the given profile to sRGB, same depth."""
-    from PIL import Image as PILImage
+def _transform(icc: bytes) -> Any:
     from PIL import ImageCms
 
     try:
         src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
     except (ImageCms.PyCMSError, OSError) as e:
         raise InvalidInput(f"the embedded ICC profile cannot be read: {e}") from None
-    transform = ImageCms.buildTransform(src, ImageCms.createProfile("sRGB"), "RGB", "RGB",
-                                        ImageCms.Intent.RELATIVE_COLORIMETRIC)
+    return ImageCms.buildTransform(src, ImageCms.createProfile("sRGB"), "RGB", "RGB",
+                                   ImageCms.Intent.RELATIVE_COLORIMETRIC)
+
+
+@functools.lru_cache(maxsize=2)
+def _srgb_lut(icc: bytes) -> np.ndarray:
+    """The 8-bit transform at every one of the 256^3 inputs (50 MB, about a second once per
+    profile): 16-bit values then interpolate between neighbours one 8-bit step apart, so
+    even the kink where out-of-gamut colours clip costs at most about 1/255."""
+    from PIL import Image as PILImage
+    from PIL import ImageCms
+
+    v = np.arange(256, dtype=np.uint8)
+    grid = np.stack(np.meshgrid(v, v, v, indexing="ij"), -1).reshape(4096, 4096, 3)
+    lut = np.asarray(ImageCms.applyTransform(PILImage.fromarray(grid), _transform(icc)))
+    return lut.reshape(256, 256, 256, 3)
+
+
+def to_srgb(colour: np.ndarray, icc: bytes) -> np.ndarray:
+    """Colour (HxWx3, any depth) from the given profile to sRGB, same depth."""
+    from PIL import Image as PILImage
+    from PIL import ImageCms
+
     if colour.dtype == np.uint8:
-        out = ImageCms.applyTransform(PILImage.fromarray(np.ascontiguousarray(colour)), transform)
+        out = ImageCms.applyTransform(PILImage.fromarray(np.ascontiguousarray(colour)),
+                                      _transform(icc))
         return np.asarray(out)
-    # Higher depths: a lookup table with nodes at multiples of 5 (exact 8-bit values).
-    nodes = np.arange(0, 256, 5, dtype=np.uint8)
-    n = len(nodes)
-    grid = np.stack(np.meshgrid(nodes, nodes, nodes, indexing="ij"), -1).reshape(1, -1, 3)
-    lut = np.asarray(ImageCms.applyTransform(PILImage.fromarray(grid), transform))
-    lut = lut.reshape(n, n, n, 3).astype(np.float32) / 255.0
+    lut = _srgb_lut(icc)
     out = np.empty_like(colour)
     rows = max(1, STRIP_PIXELS // max(colour.shape[1], 1))
     for y in range(0, colour.shape[0], rows):
@@ -312,7 +329,7 @@ def _trilinear(lut: np.ndarray, v: np.ndarray) -> np.ndarray:
             for db in (0, 1):
                 wb = fb if db else 1 - fb
                 out += lut[r + dr, g + dg, b + db] * (wr * wg * wb)
-    return out
+    return out * np.float32(1 / 255)
 
 
 # -- the operation ----------------------------------------------------------------
