@@ -189,8 +189,12 @@ class Transfer:
             else:
                 sq = np.quantile(s, q).astype(np.float64)
                 rq = np.quantile(r, q).astype(np.float64)
-                # np.interp needs strictly rising x: spread ties by a hair.
-                sq = np.maximum.accumulate(sq + np.arange(sq.size) * 1e-6)
+                # A value shared by many pixels (pure black, blown white) spans several
+                # quantiles: it maps to the average of the reference over that span.
+                sq, inverse = np.unique(sq, return_inverse=True)
+                rq = np.bincount(inverse, weights=rq) / np.bincount(inverse)
+                if sq.size == 1:  # a flat channel: move it to the reference's median
+                    sq, rq = np.array([sq[0] - 1, sq[0] + 1]), np.array([rq[0] - 1, rq[0] + 1])
                 self.curves[c] = (sq, rq)
 
     def describe(self) -> dict[str, Any]:
@@ -200,6 +204,7 @@ class Transfer:
         return {"quantiles": QUANTILES + 1}
 
     def apply(self, lab: np.ndarray) -> None:
+        before = lab[..., 1:].copy() if 1 in self.channels else None
         for c in self.channels:
             if self.method == "mean-std":
                 a, b = self.affine[c]
@@ -211,6 +216,12 @@ class Transfer:
                 mapped = np.interp(x, sq, rq).astype(np.float32)
                 mapped += np.where(x < sq[0], x - sq[0], 0) + np.where(x > sq[-1], x - sq[-1], 0)
                 lab[..., c] = mapped
+        if before is not None:
+            # Near black and white there is no room for colour: a shift in a*/b* there would
+            # leave the gamut and clip (crushing the shadows), so it fades out at the ends.
+            lightness = lab[..., 0]
+            fade = np.clip(lightness / 12.0, 0.0, 1.0) * np.clip((100.0 - lightness) / 8.0, 0.0, 1.0)
+            lab[..., 1:] = before + (lab[..., 1:] - before) * fade[..., None]
 
 
 @functools.lru_cache(maxsize=4)
