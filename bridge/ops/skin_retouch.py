@@ -2,16 +2,20 @@
 
 For each face YuNet finds (box + eyes, nose, mouth corners):
 1. a soft skin mask: the face ellipse from the box and the eye line, times a
-   skin-colour model (a Gaussian in YCrCb's Cr/Cb fitted to the cheeks and the
-   nose bridge, plus a floor on luma that drops hair, nostrils and shadows), with
-   the eyes, brows and lips cut out by landmark-placed ellipses; feathered;
+   skin-colour model fitted to the cheeks and the nose bridge (a hue band and a
+   saturation range in YCrCb's Cr/Cb plane, plus a floor on luma that drops hair,
+   nostrils and shadows) and a texture cue (hair strands are far more contrasty
+   than pores), with small holes closed (blemishes are skin to retouch) and the
+   eyes, brows and lips cut out by landmark-placed ellipses; feathered;
 2. a low/high split at a radius that follows the face size (`radius`, default
    0.8 % of the face width): high = texture (pores, fine hair) and is kept as is;
 3. the low-frequency part is smoothed inside the skin only (a Gaussian of
    `smoothing` x face width, normalised by the mask so hair and background never
-   bleed in), which evens blemishes, redness and blotchy tone while the face's
-   larger shading survives; `strength` says how much of that to apply;
-4. retouched = smoothed low + high.
+   bleed in), which evens redness and blotchy tone while the face's larger shading
+   survives;
+4. `blemishes`: small dark or red spots (morphological top-hats well above the
+   skin's own texture level) are healed in both bands from the skin around them;
+5. retouched = smoothed low + high; `strength` says how much of 3 and 4 to apply.
 
 Layers (all placed over the faces' region, not the whole document):
 - "retouched": the result, with the skin mask as its layer mask; outside the mask
@@ -55,14 +59,20 @@ def face_region(face: Face, extent: Extent) -> Bounds:
 
 
 def ellipse(shape: tuple[int, int], centre: np.ndarray, axes: tuple[float, float], angle: float,
-            soft: float) -> np.ndarray:
-    """1 inside an ellipse, 0 outside, with a linear ramp over the outer `soft` share."""
+            soft: float, top: float | None = None) -> np.ndarray:
+    """1 inside an ellipse, 0 outside, with a linear ramp over the outer `soft` share.
+
+    `top`: a different semi-axis for the upper half (in the ellipse's own frame).
+    """
     h, w = shape
     yy, xx = np.ogrid[:h, :w]
     dx, dy = xx - centre[0], yy - centre[1]
     c, s = math.cos(angle), math.sin(angle)
     u = (dx * c + dy * s) / max(axes[0], 1e-3)
-    v = (-dx * s + dy * c) / max(axes[1], 1e-3)
+    along = -dx * s + dy * c
+    v = along / max(axes[1], 1e-3)
+    if top is not None:
+        v = np.where(along < 0, along / max(top, 1e-3), v)
     d = np.sqrt(u * u + v * v, dtype=np.float32)
     return np.clip((1.0 - d) / soft, 0.0, 1.0).astype(np.float32)
 
@@ -75,8 +85,10 @@ def landmark_mask(shape: tuple[int, int], face: Face) -> np.ndarray:
     ex = (le - re) / iod
     angle = math.atan2(ex[1], ex[0])
     up = np.array([ex[1], -ex[0]])  # perpendicular to the eye line, towards the forehead
-    centre = np.array([face.x + face.width / 2, face.y + face.height / 2]) + up * 0.04 * face.height
-    m = ellipse(shape, centre, (0.52 * face.width, 0.58 * face.height), angle, 0.18)
+    # An egg: to the chin below, only to the box's top edge above (where hair starts).
+    centre = np.array([face.x + face.width / 2, face.y + face.height / 2])
+    m = ellipse(shape, centre, (0.52 * face.width, 0.58 * face.height), angle, 0.18,
+                top=0.56 * face.height)
     for eye in (re, le):
         m *= 1.0 - ellipse(shape, eye, (0.32 * iod, 0.19 * iod), angle, 0.4)
         m *= 1.0 - ellipse(shape, eye + up * 0.32 * iod, (0.38 * iod, 0.14 * iod), angle, 0.4)
@@ -86,49 +98,56 @@ def landmark_mask(shape: tuple[int, int], face: Face) -> np.ndarray:
     return m
 
 
-def skin_colour_weight(rgb8: np.ndarray, face: Face) -> np.ndarray:
-    """How skin-like each pixel's colour is (0..1), from a model fitted to this face's cheeks."""
+def _cheek_points(face: Face) -> tuple[np.ndarray, ...]:
+    """Two cheek points and the nose bridge: skin on nearly every face."""
     re, le = face.point("right_eye"), face.point("left_eye")
     mr, ml = face.point("mouth_right"), face.point("mouth_left")
-    nose = face.point("nose")
     iod = max(face.eye_distance, 1.0)
     ex = (le - re) / iod
+    return ((re + mr) / 2 - ex * 0.15 * iod, (le + ml) / 2 + ex * 0.15 * iod,
+            (re + le) / 4 + face.point("nose") / 2)
+
+
+def skin_colour_weight(rgb8: np.ndarray, face: Face) -> np.ndarray:
+    """How skin-like each pixel's colour is (0..1), from a model fitted to this face's cheeks.
+
+    Skin keeps its hue (the angle of Cr/Cb around neutral) far better than its
+    saturation: a specular highlight or a shadow on the same cheek is less or more
+    saturated but the same hue. So the model is a hue band around the cheeks' hue and
+    a wide saturation range, plus a floor on luma that drops hair, nostrils and deep
+    shadow. Near-neutral pixels (eye whites, teeth, grey hair) fall out by saturation.
+    """
+    iod = max(face.eye_distance, 1.0)
     grey = rgb8.shape[2] == 1
     ycc = rgb8[:, :, 0].astype(np.float32)[:, :, None] if grey else \
         cv2.cvtColor(rgb8, cv2.COLOR_RGB2YCrCb).astype(np.float32)
     h, w = ycc.shape[:2]
-    patches = ((re + mr) / 2 - ex * 0.15 * iod, (le + ml) / 2 + ex * 0.15 * iod,
-               (re + le) / 4 + nose / 2)
     r = max(1.5, 0.13 * iod)
     yy, xx = np.ogrid[:h, :w]
     take = np.zeros((h, w), bool)
-    for p in patches:
+    for p in _cheek_points(face):
         take |= (xx - p[0]) ** 2 + (yy - p[1]) ** 2 <= r * r
     samples = ycc[take]
     if samples.shape[0] < 8:
         return np.ones((h, w), np.float32)
     luma_med = float(np.median(samples[:, 0]))
-    # Dark hair, nostrils and deep shadow fall under a luma floor; highlights stay skin.
     weight = np.clip((ycc[:, :, 0] - 0.35 * luma_med) / max(0.15 * luma_med, 1.0), 0.0, 1.0)
     if grey:
         return weight.astype(np.float32)
-    chroma = samples[:, 1:]
-    mu, cov = _robust_gaussian(chroma)
-    inv = np.linalg.inv(cov)
-    d = ycc[:, :, 1:] - mu
-    maha = np.sqrt(np.maximum(np.einsum("...i,ij,...j->...", d, inv, d), 0.0))
-    return (weight * np.clip((4.0 - maha) / 1.5, 0.0, 1.0)).astype(np.float32)
-
-
-def _robust_gaussian(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance after dropping the 20 % furthest samples (specks, stray hair)."""
-    reg = np.eye(x.shape[1]) * 4.0  # a floor on the spread: 8-bit chroma steps and noise
-    mu, cov = x.mean(axis=0), np.cov(x, rowvar=False) + reg
-    d = np.einsum("ni,ij,nj->n", x - mu, np.linalg.inv(cov), x - mu)
-    keep = x[d <= np.quantile(d, 0.8)]
-    if keep.shape[0] >= 8:
-        mu, cov = keep.mean(axis=0), np.cov(keep, rowvar=False) + reg
-    return mu, cov
+    cr, cb = ycc[:, :, 1] - 128.0, ycc[:, :, 2] - 128.0
+    s_cr, s_cb = samples[:, 1] - 128.0, samples[:, 2] - 128.0
+    hue0 = math.atan2(float(np.median(s_cr)), float(np.median(s_cb)))
+    sat0 = max(float(np.median(np.hypot(s_cr, s_cb))), 4.0)
+    s_dev = np.abs(np.angle(np.exp(1j * (np.arctan2(s_cr, s_cb) - hue0))))
+    # Blond and brown hair sit 15-25 degrees of hue from skin: the band stays narrow.
+    tol = float(np.clip(2.5 * 1.4826 * float(np.median(s_dev)), math.radians(8),
+                        math.radians(20)))
+    dev = np.abs(np.angle(np.exp(1j * (np.arctan2(cr, cb) - hue0)))).astype(np.float32)
+    ramp = math.radians(6)
+    hue_w = np.clip((tol + ramp - dev) / ramp, 0.0, 1.0)
+    ratio = np.hypot(cr, cb) / sat0
+    sat_w = np.clip((ratio - 0.2) / 0.2, 0.0, 1.0) * np.clip((2.5 - ratio) / 0.5, 0.0, 1.0)
+    return (weight * hue_w * sat_w).astype(np.float32)
 
 
 def texture_weight(rgb8: np.ndarray, face: Face) -> np.ndarray:
@@ -142,12 +161,8 @@ def texture_weight(rgb8: np.ndarray, face: Face) -> np.ndarray:
     scale = max(1.0, 0.01 * face.width)
     detail = luma - cv2.GaussianBlur(luma, (0, 0), scale)
     energy = np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), 2.5 * scale))
-    re, le = face.point("right_eye"), face.point("left_eye")
-    mr, ml = face.point("mouth_right"), face.point("mouth_left")
-    iod = max(face.eye_distance, 1.0)
-    ex = (le - re) / iod
     ref = []
-    for p in ((re + mr) / 2 - ex * 0.15 * iod, (le + ml) / 2 + ex * 0.15 * iod):
+    for p in _cheek_points(face)[:2]:
         x = int(np.clip(round(p[0]), 0, luma.shape[1] - 1))
         y = int(np.clip(round(p[1]), 0, luma.shape[0] - 1))
         ref.append(energy[y, x])
@@ -180,6 +195,45 @@ def smooth_within(low: np.ndarray, coverage: np.ndarray, sigma: float) -> np.nda
     return np.where(den > 0.02, num / np.maximum(den, 1e-6), low).astype(np.float32)
 
 
+def blemish_map(f: np.ndarray, coverage: np.ndarray, face: Face) -> np.ndarray:
+    """Where small dark or red spots stand out of the skin (0..1).
+
+    A black top-hat of luma (dark features smaller than ~6 % of the face) plus a
+    white top-hat of redness, kept where it rises well above the skin's own texture
+    (4 robust standard deviations). A spot counts when it is compact (no side longer
+    than the top-hat: spectacle frames, wrinkles and hairlines are lines, not spots)
+    and lies within the skin once the skin mask's own small holes, which the spot
+    itself makes, are closed.
+    """
+    k = max(5, 2 * round(0.03 * face.width) + 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    coverage = cv2.morphologyEx(coverage, cv2.MORPH_CLOSE, kernel)
+    if f.shape[2] == 1:
+        luma = f[:, :, 0]
+        score = cv2.morphologyEx(luma, cv2.MORPH_BLACKHAT, kernel)
+    else:
+        luma = f @ np.array([0.299, 0.587, 0.114], np.float32)
+        red = f[:, :, 0] - luma
+        score = cv2.morphologyEx(luma, cv2.MORPH_BLACKHAT, kernel) + \
+            0.5 * cv2.morphologyEx(red, cv2.MORPH_TOPHAT, kernel)
+    skin = coverage > 0.7
+    if skin.sum() < 16:
+        return np.zeros(coverage.shape, np.float32)
+    values = score[skin]
+    noise = 1.4826 * float(np.median(np.abs(values - np.median(values))))
+    t = max(4.0 * noise, 0.02)
+    # Judge shape on the strong cores (twice the threshold): a spot's faint rim can
+    # touch a fold line, its core does not.
+    cores = ((score > 2 * t) & skin).astype(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(cores, 8)
+    compact = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) <= 1.5 * k
+    compact[0] = False
+    near = cv2.dilate(compact[labels].astype(np.uint8), kernel) > 0
+    spots = np.clip((score - t) / t, 0.0, 1.0) * (skin & near)
+    spots = cv2.dilate(spots.astype(np.float32), np.ones((3, 3), np.uint8))
+    return np.clip(cv2.GaussianBlur(spots, (0, 0), 0.75), 0.0, 1.0)
+
+
 def retouch_face(colour: np.ndarray, face: Face, params: dict[str, Any]
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """(retouched, low, high-for-linear-light, mask uint8, info) for one face region.
@@ -191,14 +245,26 @@ def retouch_face(colour: np.ndarray, face: Face, params: dict[str, Any]
     radius = params["radius"] or max(1.0, 0.008 * face.width)
     sigma = max(radius * 1.5, params["smoothing"] * face.width)
     f = to_float(colour)
+    s = np.float32(params["strength"])
     low, high = separate(f, radius)
     smooth = smooth_within(low, coverage, sigma)
-    new_low = low + (smooth - low) * np.float32(params["strength"])
+    new_low = low + (smooth - low) * s
+    info: dict[str, Any] = {"radius": round(radius, 2), "smoothing_sigma": round(sigma, 2)}
+    if params["blemishes"]:
+        # Spots are healed from the skin around them (left out of the average), in both
+        # bands: their texture is the spot itself.
+        heal = blemish_map(f, coverage, face)[:, :, None] * s
+        fill = smooth_within(f, coverage * (1.0 - heal[:, :, 0]), 2.0 * sigma)
+        new_low = new_low + (fill - new_low) * heal
+        high = high * (1.0 - heal)
+        info["blemishes"] = int(cv2.connectedComponents((heal[:, :, 0] > 0.5 * s)
+                                                        .astype(np.uint8))[0] - 1) if s > 0 else 0
+        # A red spot is not skin-coloured: the mask must still show where it was healed.
+        coverage = np.maximum(coverage, np.minimum(heal[:, :, 0] / max(float(s), 1e-6), 1.0))
     retouched = from_float(new_low + high, dtype)
     mask = np.rint(coverage * 255.0).astype(np.uint8)
     high_layer = from_float(0.5 + high * 0.5, dtype)
-    info = {"radius": round(radius, 2), "smoothing_sigma": round(sigma, 2),
-            "skin_share": round(float((mask > 127).mean()), 4)}
+    info["skin_share"] = round(float((mask > 127).mean()), 4)
     return retouched, from_float(new_low, dtype), high_layer, mask, info
 
 
@@ -268,6 +334,7 @@ OPERATION = Operation(
               "width)", minimum=0.0, maximum=500.0),
         Param("smoothing", float, 0.025, "size of the tone smoothing as a share of the face "
               "width", minimum=0.002, maximum=0.2),
+        Param("blemishes", bool, True, "also heal small dark or red spots (moles too)"),
         Param("min_face_score", float, 0.8, "detection confidence needed", minimum=0.1,
               maximum=1.0),
         Param("max_faces", int, 20, "retouch at most this many faces (largest first)",
