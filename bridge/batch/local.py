@@ -12,8 +12,10 @@ at most three images per worker are in memory.
 The parent assigns tasks to each worker (at most `depth` at a time), so it always
 knows which files a worker holds: if a worker dies (killed for memory, a crash
 in a native library), its files are retried once in a fresh worker and reported
-as failed the second time. Workers die with the parent (PR_SET_PDEATHSIG on
-Linux, a parent check elsewhere), so a killed batch leaves no stragglers writing.
+as failed the second time. Workers die with the batch (PR_SET_PDEATHSIG on
+Linux fires when the fork server, which exits with the batch, goes; every worker
+also checks once a second while idle), so a killed batch leaves no stragglers.
+Workers start from a fork server (see worker_context).
 """
 
 from __future__ import annotations
@@ -68,12 +70,25 @@ def _worker_main(wid: int, args: dict[str, Any], inbox: Any, outbox: Any, parent
     decoded: queue.Queue[Any] = queue.Queue(maxsize=1)
     computed: queue.Queue[Any] = queue.Queue(maxsize=1)
 
+    spawner = os.getppid()  # the fork server; the batch process is `parent`
+
+    def orphaned() -> bool:
+        if os.getppid() != spawner:
+            return True
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
+
     def reader() -> None:
         while True:
             try:
                 task = inbox.get(timeout=1.0)
             except queue.Empty:
-                if os.getppid() != parent:
+                if orphaned():
                     os._exit(1)
                 continue
             decoded.put(None if task is None else proc.load(task))
@@ -102,6 +117,19 @@ def _worker_main(wid: int, args: dict[str, Any], inbox: Any, outbox: Any, parent
     outbox.put(("exit", wid, None))
 
 
+def worker_context() -> Any:
+    """Workers start from a fork server, not a fork of this process: a plain fork copies
+    the state of native thread pools (OpenCV's, once any parallel call ran here) without
+    their threads, and the child's first parallel call then waits forever. The server
+    imports the heavy modules once, so each worker still starts in a fraction of a second.
+    """
+    if sys.platform == "win32":
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["bridge.batch.worker", "bridge.ops.registry"])
+    return ctx
+
+
 class LocalEngine:
     name = "local"
 
@@ -114,7 +142,7 @@ class LocalEngine:
             return
         n = min(self.workers, len(tasks))
         threads = max(1, (os.cpu_count() or 1) // n)
-        ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        ctx = worker_context()
         outbox = ctx.Queue()
         procs: dict[int, tuple[Any, Any]] = {}
         in_flight: dict[int, dict[int, Task]] = {}

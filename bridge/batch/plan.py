@@ -49,7 +49,7 @@ def find_inputs(in_dir: Path, out_dir: Path) -> list[str]:
             if name.startswith(".") or Path(name).suffix.lower() not in INPUT_SUFFIXES:
                 continue
             found.append((here / name).relative_to(in_dir).as_posix())
-    return found
+    return sorted(found)
 
 
 def output_format(recipe: Recipe) -> tuple[str | None, int]:

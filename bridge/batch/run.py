@@ -146,6 +146,8 @@ def run_batch(in_dir: str | Path, recipe: Recipe, out_dir: str | Path, *,
         journal.close()
         if journal.path.exists():
             journal.compact(header)
+        # Every worker is gone: a temporary left now is from one that crashed mid-write.
+        remove_stale_temporaries(out_path)
         journal.unlock()
     summary.seconds = time.monotonic() - t0
     if report and tasks:
