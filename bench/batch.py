@@ -1,0 +1,136 @@
+"""Batch throughput, measured side by side in one run on the same images and recipe.
+
+  naive      a plain loop: read_image -> run_recipe -> write_image, one file after another
+  1 worker   the local engine with one worker process (reader / recipe / writer threads)
+  local      the local engine with one worker process per core (default)
+  ray        the Ray engine on a local Ray instance with as many workers
+
+The engines do more per file than the naive loop (input hash, QA metrics, before and
+after thumbnails, the journal); the report itself is left out of the timings.
+Worker start-up is included. Ray's own start-up (ray.init) is reported apart from
+its batch time.
+
+Target: local / naive >= 1.7 on 2 cores.
+
+    .venv/bin/python bench/batch.py [--count 120 --width 640 --height 480] [--no-ray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bridge.batch.run import run_batch
+from bridge.imaging.codecs import read_image, write_image
+from bridge.recipes import parse_recipe, run_recipe
+from tests.batch.products import product_image
+
+RECIPE = """
+name = "bench shop"
+[output]
+format = "jpeg"
+quality = 90
+[[steps]]
+op = "color-match"
+white_balance = "grey-world"
+exposure = "auto"
+target_lightness = 60
+[[steps]]
+op = "standardize"
+matte = "border-color"
+canvas_width = 1000
+canvas_height = 1000
+shadow = true
+"""
+
+
+def make_inputs(folder: Path, count: int, width: int, height: int) -> None:
+    folder.mkdir(parents=True)
+    for i in range(count):
+        rgb = product_image(width, height, seed=i, colour=(60 + (i * 37) % 180, 40, 140),
+                            centre=(0.4 + 0.2 * (i % 3) / 2, 0.5), angle=10.0 * (i % 9))
+        cv2.imwrite(str(folder / f"shot_{i:04d}.jpg"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 92])
+
+
+def naive(src: Path, out: Path, recipe) -> float:
+    out.mkdir()
+    start = time.perf_counter()
+    for path in sorted(src.iterdir()):
+        image = read_image(path)
+        result = run_recipe(recipe, image)
+        write_image(result.primary.image, out / path.name, "jpeg", quality=90)
+    return time.perf_counter() - start
+
+
+def engine(src: Path, out: Path, recipe, name: str, workers: int) -> tuple[float, object]:
+    start = time.perf_counter()
+    summary = run_batch(src, recipe, out, engine=name, workers=workers, report=False)
+    elapsed = time.perf_counter() - start
+    assert summary.done == len(list(src.iterdir())) and not summary.failed, summary.lines()
+    return elapsed, summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=120)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--no-ray", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("RB_HOME", tempfile.mkdtemp(prefix="rb-bench-home-"))
+    recipe = parse_recipe(RECIPE)
+    work = Path(tempfile.mkdtemp(prefix="rb-bench-batch-"))
+    try:
+        src = work / "in"
+        make_inputs(src, args.count, args.width, args.height)
+        n = args.count
+        print(f"{n} JPEGs {args.width}x{args.height} -> color-match + standardize to 1000x1000 "
+              f"JPEG; {os.cpu_count()} CPU cores, {args.workers} workers")
+        t_naive = naive(src, work / "naive", recipe)
+        t_one, _ = engine(src, work / "one", recipe, "local", 1)
+        t_local, _ = engine(src, work / "local", recipe, "local", args.workers)
+        rows = [("naive loop", t_naive), ("local, 1 worker", t_one),
+                (f"local, {args.workers} workers", t_local)]
+        ray_line = None
+        if not args.no_ray:
+            try:
+                import ray
+            except ImportError:
+                ray_line = "ray: not installed (pip install 'retouch-bridge[ray]'), skipped"
+            else:
+                t0 = time.perf_counter()
+                ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False)
+                t_init = time.perf_counter() - t0
+                t_ray, _ = engine(src, work / "ray", recipe, "ray", args.workers)
+                ray.shutdown()
+                rows.append((f"ray, {args.workers} workers", t_ray))
+                ray_line = (f"ray overhead vs local engine: {t_ray / t_local:.2f}x the time "
+                            f"({t_ray - t_local:+.1f}s on this batch; ray.init itself "
+                            f"{t_init:.1f}s, not included)")
+        print(f"{'':24}{'seconds':>9}{'img/s':>9}{'vs naive':>10}")
+        for label, t in rows:
+            print(f"{label:24}{t:9.2f}{n / t:9.1f}{t_naive / t:9.2f}x")
+        ratio = t_naive / t_local
+        print(f"local engine / naive: {ratio:.2f}x (target >= 1.7x): "
+              f"{'OK' if ratio >= 1.7 else 'BELOW TARGET'}")
+        if ray_line:
+            print(ray_line)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
