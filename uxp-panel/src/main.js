@@ -26,8 +26,32 @@ function pickerValue(el) {
   return item ? item.getAttribute("value") : "";
 }
 
+/** classList.toggle's second argument is not in every UXP version: add/remove only. */
+function setClass(el, name, on) {
+  if (!el) return;
+  if (on) el.classList.add(name);
+  else el.classList.remove(name);
+}
+
 function setHidden(el, hidden) {
-  if (el) el.classList.toggle("hidden", !!hidden);
+  setClass(el, "hidden", hidden);
+}
+
+const all = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+
+/** Text with `code` spans, built as nodes (never innerHTML from messages). */
+function setRichText(el, text) {
+  el.innerHTML = "";
+  String(text).split("`").forEach((part, i) => {
+    if (!part) return;
+    if (i % 2) {
+      const code = document.createElement("code");
+      code.textContent = part;
+      el.appendChild(code);
+    } else {
+      el.appendChild(document.createTextNode(part));
+    }
+  });
 }
 
 function setDisabled(el, disabled) {
@@ -101,11 +125,11 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
   function applyCapabilities(caps) {
     const ops = {};
     for (const op of caps.operations || []) ops[op.name] = op;
-    for (const section of document.querySelectorAll("[data-op]")) {
+    for (const section of all("[data-op]")) {
       const op = ops[section.getAttribute("data-op")];
-      if (!op) continue; // unavailable: keep the full form, disabled, so users see what is coming
+      if (!op) continue; // unavailable: keep the full form, dimmed, so users see what is coming
       const props = (op.params && op.params.properties) || {};
-      for (const el of section.querySelectorAll("[data-param]")) setHidden(el, !(el.getAttribute("data-param") in props));
+      for (const el of all("[data-param]", section)) setHidden(el, !(el.getAttribute("data-param") in props));
     }
     const up = ops.upscale && ops.upscale.params && ops.upscale.params.properties;
     if (up && up.model && Array.isArray(up.model.enum)) {
@@ -215,7 +239,7 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
     parts.push(s.selection ? `selection ${s.selection.width}×${s.selection.height}` : "no selection");
     line.textContent = parts.join(" · ");
     const badge = $("badge-fill");
-    badge.classList.toggle("off", !s.selection);
+    setClass(badge, "off", !s.selection);
     badge.textContent = s.selection ? "Selection" : "Needs a selection";
   }
 
@@ -225,7 +249,9 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
     const vm = viewModel(state);
     const status = $("status");
     status.setAttribute("data-tone", vm.status.tone);
+    status.setAttribute("title", vm.status.detail || vm.status.text);
     $("status-text").textContent = vm.status.text;
+    setHidden($("reconnect"), vm.phase !== "disconnected");
     setHidden($("pairing"), !vm.showPairing);
 
     const alert = $("alert");
@@ -233,7 +259,7 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
     if (vm.error) {
       alert.setAttribute("data-kind", vm.error.action ? vm.error.action.kind : "none");
       $("alert-title").textContent = vm.error.title;
-      $("alert-message").textContent = vm.error.message;
+      setRichText($("alert-message"), vm.error.message);
       const btn = $("alert-action");
       setHidden(btn, !vm.error.action);
       if (vm.error.action) btn.textContent = vm.error.action.label;
@@ -246,11 +272,16 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
       setDisabled(btn, !o.enabled);
       btn.setAttribute("title", o.hint || o.label);
     }
-    $("hint-fill").textContent = vm.ops.fill.available ? "" : vm.ops.fill.hint;
-    $("hint-upscale").textContent = vm.ops.upscale.available ? "" : vm.ops.upscale.hint;
-    const retouch = ["remove", "restore-faces", "remove-background"].filter((n) => !vm.ops[n].available);
-    $("hint-retouch").textContent = !state.bridge ? vm.ops.remove.hint
-      : retouch.length ? `${retouch.map((n) => vm.ops[n].label).join(", ")}: not in this bridge version yet` : "";
+    for (const section of all("[data-op]")) {
+      setClass(section, "unavailable", !vm.ops[section.getAttribute("data-op")].available);
+    }
+    // Hints only once connected: before that the alert or pairing form says what to do.
+    const connected = !!state.bridge;
+    $("hint-fill").textContent = connected && !vm.ops.fill.available ? vm.ops.fill.hint : "";
+    $("hint-upscale").textContent = connected && !vm.ops.upscale.available ? vm.ops.upscale.hint : "";
+    const missing = ["remove", "restore-faces", "remove-background"].filter((n) => !vm.ops[n].available);
+    $("hint-retouch").textContent = connected && missing.length
+      ? `Not in this bridge version yet: ${missing.map((n) => vm.ops[n].label).join(", ")}` : "";
 
     const progress = $("progress");
     setHidden(progress, !vm.progress);
@@ -288,7 +319,7 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
     const showStrength = () => { $("strength-value").textContent = `${Math.round(Number(strength.value))}%`; };
     strength.addEventListener("input", showStrength);
     strength.addEventListener("change", showStrength);
-    for (const btn of document.querySelectorAll("[data-run]")) {
+    for (const btn of all("[data-run]")) {
       btn.addEventListener("click", () => {
         if (!btn.hasAttribute("disabled")) runOp(btn.getAttribute("data-run"));
       });

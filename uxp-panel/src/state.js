@@ -57,13 +57,13 @@ function describeError(err) {
     case "no_websocket":
       return {
         code, title: "Retouch Bridge is not running",
-        message: "Start it from its tray icon (or run `retouch-bridge serve`), then click Retry.",
+        message: "Start it from its tray icon or run `retouch-bridge serve`, then click Retry.",
         action: { kind: "retry", label: "Retry" },
       };
     case "unauthorized":
       return {
         code, title: "The bridge refused the pairing token",
-        message: "Run `retouch-bridge token` (or open the tray menu › Copy pairing token) and paste it here again.",
+        message: "Copy the token from the tray menu (Copy pairing token) or run `retouch-bridge token`, and paste it here again.",
         action: { kind: "pair", label: "Pair again" },
       };
     case "bad_origin":
@@ -215,8 +215,15 @@ function formatBytes(n) {
 function viewModel(state) {
   const connected = !!state.bridge;
   const idle = state.phase === "idle";
-  const status = state.connecting ? { tone: "pending", text: "Connecting…" }
-    : connected ? { tone: "ok", text: `Connected · bridge ${state.bridge.version}${state.bridge.device ? ` · ${typeof state.bridge.device === "string" ? state.bridge.device : state.bridge.device.name || state.bridge.device.type || ""}` : ""}` }
+  const device = connected && state.bridge.device
+    ? (typeof state.bridge.device === "string" ? state.bridge.device : state.bridge.device.name || state.bridge.device.type || "")
+    : "";
+  const status = state.connecting && !connected ? { tone: "pending", text: "Connecting…" }
+    : connected ? {
+      tone: "ok",
+      text: `Connected · ${state.bridge.version}`,
+      detail: `Retouch Bridge ${state.bridge.version}, protocol ${state.bridge.protocol}${device ? `, running on ${device}` : ""}`,
+    }
     : state.phase === "pairing" ? { tone: "warn", text: "Not paired" }
     : { tone: "off", text: "Not connected" };
   const ops = {};

@@ -2,7 +2,8 @@
 /**
  * Start the real bridge server for a test: `python -m bridge serve` on a free
  * 127.0.0.1 port with its own RB_HOME; the token is read from RB_HOME/config/token.
- * Python: $RB_PYTHON, else <repo>/.venv/bin/python.
+ * Python: $RB_PYTHON, else <repo>/.venv/bin/python. The bridge package comes from
+ * this checkout, or from $RB_BRIDGE_ROOT (another checkout) when set.
  */
 
 const { spawn } = require("node:child_process");
@@ -12,6 +13,7 @@ const os = require("node:os");
 const path = require("node:path");
 
 const REPO = path.resolve(__dirname, "..", "..", "..");
+const BRIDGE_ROOT = process.env.RB_BRIDGE_ROOT || REPO;
 
 function pythonPath() {
   return process.env.RB_PYTHON || path.join(REPO, ".venv", "bin", "python");
@@ -40,8 +42,8 @@ async function startBridge({ timeoutMs = 30000, args = [] } = {}) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "rb-uxp-"));
   const port = await freePort();
   const child = spawn(pythonPath(), ["-m", "bridge", "serve", "--port", String(port), ...args], {
-    cwd: REPO,
-    env: { ...process.env, RB_HOME: home, PYTHONPATH: REPO, PYTHONUNBUFFERED: "1" },
+    cwd: BRIDGE_ROOT,
+    env: { ...process.env, RB_HOME: home, PYTHONPATH: BRIDGE_ROOT, PYTHONUNBUFFERED: "1" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
