@@ -190,4 +190,16 @@
   // Paired and pointed at the proxied bridge, as a user would have it after pairing once.
   if (window.RB_DEV && window.RB_DEV.proxied) localStorage.setItem("retouch-bridge.url", location.origin);
   if (window.RB_DEV && window.RB_DEV.token) host.modules.uxp.storage.secureStorage.setItem("retouch-bridge.token", window.RB_DEV.token);
+
+  // demo.click: press a button once the panel is connected (for end-to-end checks).
+  if (demo.click) {
+    const timer = setInterval(() => {
+      const btn = document.getElementById(demo.click);
+      const status = document.getElementById("status");
+      if (btn && status && status.getAttribute("data-tone") === "ok" && !btn.hasAttribute("disabled")) {
+        clearInterval(timer);
+        btn.click();
+      }
+    }, 50);
+  }
 })();

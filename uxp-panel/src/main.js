@@ -74,17 +74,18 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
 
   // ---------------------------------------------------------- connection
 
-  async function connect() {
+  /** quiet: a background retry that changes nothing on screen until the bridge answers. */
+  async function connect({ quiet = false } = {}) {
     const url = (storage() && storage().getItem(URL_KEY)) || DEFAULT_URL;
     const token = await adapter.tokenStore.get();
-    if (events) { events.close(); events = null; }
+    if (events) { const old = events; events = null; old.close(); }
     client = makeClient({ baseUrl: url, token });
-    dispatch({ type: "connect" });
+    if (!quiet) dispatch({ type: "connect" });
     let health;
     try {
       health = await client.health();
     } catch (error) {
-      dispatch({ type: "unreachable", error });
+      if (!quiet) dispatch({ type: "unreachable", error });
       return;
     }
     if (!token) { dispatch({ type: "need-token" }); return; }
@@ -336,7 +337,7 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
       refreshTarget();
       // While the bridge is down, look for it again now and then (quietly).
       setInterval(() => {
-        if (state.phase === "disconnected" && !state.connecting) connect();
+        if (state.phase === "disconnected" && !state.connecting) connect({ quiet: true });
       }, 5000);
       return connect();
     },

@@ -162,7 +162,14 @@ function createAdapter(host) {
       colorSpace,
     };
     if (layer) request.layerID = layer.id;
-    const got = await imaging.getPixels(request);
+    let got;
+    try {
+      got = await imaging.getPixels(request);
+    } catch (e) {
+      if (!layer) throw e;
+      throw new HostError("no_pixels",
+        `the layer "${layer.name}" has no pixels here (a group, adjustment or empty layer?): pick a pixel layer or use Merged visible`);
+    }
     const imageData = got.imageData;
     let data;
     let channels;

@@ -334,3 +334,16 @@ test("the document summary reports the selection for the panel's target line", a
   assert.equal(s.depth, 16);
   assert.deepEqual(s.selection, rect(20, 10, 12, 8));
 });
+
+test("a layer source with no pixels under the selection says what to pick instead", async () => {
+  const host = createFakeHost();
+  const doc = makeDocument(host);
+  await host.modules.photoshop.core.executeAsModal(async () => {
+    const l = await doc.createPixelLayer({ name: "Far away" });
+    l.pixels = { rect: rect(60, 44, 4, 4), data: new Uint8Array(4 * 4 * 4), channels: 4, depth: 8 };
+  }, { commandName: "setup" });
+  const ps = createAdapter(host.modules);
+  await assert.rejects(ps.runOperation({
+    title: "x", op: FILL, source: "layer", padding: PAD, names: () => ["x"], execute: async () => assert.fail(),
+  }), (e) => e.code === "no_pixels" && /Far away.*Merged visible/.test(e.message));
+});

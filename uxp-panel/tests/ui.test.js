@@ -71,6 +71,19 @@ test("connected: status, controls enabled by the bridge's capabilities; screensh
   });
 });
 
+test("pressing Upscale runs the job on the bridge and opens the result as a new document", { skip }, async () => {
+  const bridge = await theBridge();
+  const demo = { width: 240, height: 160, selection: false, title: "small.psd", click: "run-upscale" };
+  await withDevPage({ bridge: bridge.url, token: bridge.token, demo }, async (url) => {
+    const html = await dumpDom(url, { budgetMs: 8000 });
+    const notice = element(html, "notice");
+    assert.ok(!notice.hidden, `no result notice; alert: ${element(html, "alert").text}`);
+    assert.equal(notice.text, 'Opened "small ×2" (480×320)');
+    assert.ok(element(html, "progress").hidden, "the progress card is gone when done");
+    assert.equal(element(html, "status").attr("data-tone"), "ok");
+  });
+});
+
 test("bridge not running: the panel says so and offers Retry", { skip: skipChromium }, async () => {
   const closed = `http://127.0.0.1:${await freePort()}`;
   await withDevPage({ bridge: closed, token: "x" }, async (url) => {
