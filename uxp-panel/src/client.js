@@ -240,7 +240,8 @@ class BridgeClient {
   submitJob({ op, params = {}, image, mask = null, icc = null, priority = "interactive" }) {
     const parts = jobParts({ op, params, image, mask, icc, priority });
     const { body, contentType } = buildMultipart(parts);
-    return this._json("POST", "/v1/jobs", { body, headers: { "Content-Type": contentType } });
+    // An exact ArrayBuffer: the body type every UXP version's fetch accepts.
+    return this._json("POST", "/v1/jobs", { body: body.buffer, headers: { "Content-Type": contentType } });
   }
 
   /** A result layer's pixels, raw: {data, width, height, channels, depth, bounds, extent, hasMask}. */

@@ -181,7 +181,9 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
         source: pickerValue($("source")) || "merged",
         padding: PADDING,
         execute: (input, ctl) => {
-          currentRun = new JobRun(client, events, { op, params, image: input.image, mask: input.mask, seed, variations });
+          currentRun = new JobRun(client, events, {
+            op, params, image: input.image, mask: input.mask, icc: input.icc, seed, variations,
+          });
           ctl.onCancel(() => { currentRun.cancel(); });
           return currentRun.run({
             onJob: (jobId) => dispatch({ type: "job-submitted", jobId }),

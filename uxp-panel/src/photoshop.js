@@ -16,6 +16,7 @@
 
 const geometry = require("./geometry.js");
 const buffers = require("./buffers.js");
+const { iccFromJpeg, looksLikeIcc } = require("./icc.js");
 
 const GROUP_NAME = "Retouch Bridge";
 const TOKEN_KEY = "retouch-bridge.token";
@@ -217,6 +218,50 @@ function createAdapter(host) {
     };
   }
 
+  // ------------------------------------------------------------ colour profile
+
+  const iccCache = new Map();
+
+  /**
+   * The document profile's ICC bytes. UXP exposes only its name, so: a 1x1
+   * document in that profile, saved as a JPEG with the profile embedded into
+   * the plugin's temporary folder, read back and closed. Once per profile; any
+   * failure just means no profile is sent (pixels are never converted anyway).
+   */
+  async function profileBytes(ctx, doc, colorSpace, profile) {
+    if (!profile || profile === "None") return null;
+    const key = `${colorSpace}|${profile}`;
+    if (iccCache.has(key)) return iccCache.get(key);
+    const storage = host.uxp.storage;
+    let bytes = null;
+    let probe = null;
+    try {
+      const folder = await storage.localFileSystem.getTemporaryFolder();
+      const file = await folder.createFile("retouch-bridge-profile.jpg", { overwrite: true });
+      probe = await app.createDocument({
+        name: "Retouch Bridge profile", width: 1, height: 1, resolution: 72, depth: 8, profile,
+        mode: colorSpace === "RGB" ? C.NewDocumentMode.RGB : C.NewDocumentMode.GRAYSCALE,
+        fill: C.DocumentFill.WHITE,
+      });
+      await ctx.hostControl.registerAutoCloseDocument(probe.id);
+      await probe.saveAs.jpg(file, { quality: 1, embedColorProfile: true }, true);
+      const data = await file.read({ format: storage.formats.binary });
+      const found = iccFromJpeg(new Uint8Array(data));
+      bytes = looksLikeIcc(found) ? found : null;
+      try { await file.delete(); } catch { /* the temp folder is cleared anyway */ }
+    } catch {
+      bytes = null;
+    } finally {
+      if (probe) {
+        try { await ctx.hostControl.unregisterAutoCloseDocument(probe.id); } catch { /* closed already */ }
+        try { probe.closeWithoutSaving(); } catch { /* nothing to close */ }
+        app.activeDocument = doc;
+      }
+    }
+    iccCache.set(key, bytes);
+    return bytes;
+  }
+
   // ------------------------------------------------------------ pixels out
 
   async function findGroup(doc) {
@@ -365,6 +410,7 @@ function createAdapter(host) {
       };
       progress(0, "reading pixels");
       const input = await readInput(doc, { source, mask: op.mask || "none", resizes: !!op.resizes, padding });
+      input.icc = await profileBytes(ctx, doc, input.colorSpace, input.profile);
       const suspension = op.resizes ? null
         : await ctx.hostControl.suspendHistory({ documentID: doc.id, name: title });
       try {

@@ -7,7 +7,8 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const { startBridge, unavailable } = require("./helpers/bridge.js");
-const { createFakeHost } = require("./fakes/photoshop.js");
+const zlib = require("node:zlib");
+const { createFakeHost, fakeIccFor } = require("./fakes/photoshop.js");
 const { createAdapter, GROUP_NAME } = require("../src/photoshop.js");
 const { BridgeClient } = require("../src/client.js");
 const { JobRun, layerNames } = require("../src/jobs.js");
@@ -47,7 +48,7 @@ function operate(ps, opName, { params = {}, variations = 1, seed = null, onJob, 
     op,
     padding: { ratio: 0.5, min: 8, max: 64 },
     execute: (input, ctl) => {
-      const run = new JobRun(client, null, { op, params, image: input.image, mask: input.mask, variations, seed });
+      const run = new JobRun(client, null, { op, params, image: input.image, mask: input.mask, icc: input.icc, variations, seed });
       ctl.onCancel(() => run.cancel());
       return run.run({
         onProgress: (f, m) => ctl.progress(f, m),
@@ -134,4 +135,34 @@ test("Cancel in Photoshop deletes the bridge job and rolls back", { skip }, asyn
   assert.equal((await client.job(jobId)).state, "cancelled", "the bridge stopped the work");
   assert.deepEqual(doc.layers, []);
   assert.equal(doc.historyStates.length, 1);
+});
+
+/** The ICC profile inside a PNG's iCCP chunk. */
+function pngIcc(buf) {
+  let p = 8;
+  while (p < buf.length) {
+    const len = buf.readUInt32BE(p);
+    const type = buf.toString("latin1", p + 4, p + 8);
+    if (type === "iCCP") {
+      const data = buf.subarray(p + 8, p + 8 + len);
+      const nul = data.indexOf(0);
+      return zlib.inflateSync(data.subarray(nul + 2));
+    }
+    p += 12 + len;
+  }
+  return null;
+}
+
+test("the document's ICC profile travels with the pixels and comes back in an encoded result", { skip }, async () => {
+  const host = createFakeHost();
+  const doc = document16(host);
+  doc.colorProfileName = "ProPhoto RGB";
+  const ps = createAdapter(host.modules);
+  let jobId = null;
+  await operate(ps, "passthrough", { onJob: (id) => { jobId = id; } });
+  const res = await fetch(`${bridge.url}/v1/jobs/${jobId}/result?format=png`, { headers: { Authorization: `Bearer ${bridge.token}` } });
+  assert.equal(res.status, 200);
+  const icc = pngIcc(Buffer.from(await res.arrayBuffer()));
+  assert.ok(icc, "the PNG carries a profile");
+  assert.deepEqual(new Uint8Array(icc), fakeIccFor("ProPhoto RGB"));
 });

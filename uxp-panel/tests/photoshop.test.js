@@ -6,7 +6,7 @@
  */
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { createFakeHost, constants } = require("./fakes/photoshop.js");
+const { createFakeHost, constants, fakeIccFor } = require("./fakes/photoshop.js");
 const { createAdapter, GROUP_NAME } = require("../src/photoshop.js");
 const { rect } = require("../src/geometry.js");
 
@@ -289,8 +289,12 @@ test("an upscale opens a new document of the result's size and leaves the source
   assert.equal(doc.layers.length, 0);
   assert.equal(doc.historyStates.length, 1);
   assert.equal(host.callsTo("hostControl.suspendHistory").length, 0);
-  assert.deepEqual(host.callsTo("hostControl.registerAutoCloseDocument").map((c) => c.args.id), [created.id]);
-  assert.deepEqual(host.callsTo("hostControl.unregisterAutoCloseDocument").map((c) => c.args.id), [created.id]);
+  // Registered for auto-close while it was being made (so were the profile probe's), then kept.
+  const registered = host.callsTo("hostControl.registerAutoCloseDocument").map((c) => c.args.id);
+  const unregistered = host.callsTo("hostControl.unregisterAutoCloseDocument").map((c) => c.args.id);
+  assert.ok(registered.includes(created.id));
+  assert.deepEqual(unregistered.sort(), registered.sort());
+  assert.deepEqual(host.modules.photoshop.app.documents, [doc, created], "the profile probe is gone");
 });
 
 test("a failed upscale closes the half-made document", async () => {
@@ -346,4 +350,41 @@ test("a layer source with no pixels under the selection says what to pick instea
   await assert.rejects(ps.runOperation({
     title: "x", op: FILL, source: "layer", padding: PAD, names: () => ["x"], execute: async () => assert.fail(),
   }), (e) => e.code === "no_pixels" && /Far away.*Merged visible/.test(e.message));
+});
+
+test("the document's ICC profile goes along, read once per profile, and the document stays active", async () => {
+  const host = createFakeHost();
+  const doc = makeDocument(host);
+  doc.colorProfileName = "Adobe RGB (1998)";
+  const ps = createAdapter(host.modules);
+  const seen = [];
+  const once = () => ps.runOperation({
+    title: "AI Fill", op: FILL, padding: PAD, names: () => ["x"],
+    execute: async (input) => { seen.push(input.icc); return resultRun(rect(6, 6, 12, 8)); },
+  });
+  await once();
+  await once();
+  assert.deepEqual(seen[0], fakeIccFor("Adobe RGB (1998)"));
+  assert.deepEqual(seen[1], seen[0]);
+  const probes = host.callsTo("app.createDocument");
+  assert.equal(probes.length, 1, "cached after the first time");
+  assert.deepEqual({ w: probes[0].args.width, h: probes[0].args.height, p: probes[0].args.profile }, { w: 1, h: 1, p: "Adobe RGB (1998)" });
+  assert.equal(host.callsTo("document.saveAs.jpg")[0].args.embedColorProfile, true);
+  assert.deepEqual(host.modules.photoshop.app.documents, [doc], "the probe document is closed");
+  assert.equal(host.modules.photoshop.app.activeDocument, doc);
+  assert.equal(doc.layers[0].layers.length, 2);
+});
+
+test("an untagged document sends no profile and makes no probe document", async () => {
+  const host = createFakeHost();
+  const doc = makeDocument(host);
+  doc.colorProfileName = "None";
+  const ps = createAdapter(host.modules);
+  let icc;
+  await ps.runOperation({
+    title: "AI Fill", op: FILL, padding: PAD, names: () => ["x"],
+    execute: async (input) => { icc = input.icc; return resultRun(rect(6, 6, 12, 8)); },
+  });
+  assert.equal(icc, null);
+  assert.equal(host.callsTo("app.createDocument").length, 0);
 });

@@ -73,6 +73,24 @@ class FakeImageData {
 
 let ids = 1000;
 
+/** A stand-in ICC profile for a profile name: right size field, 'acsp' signature, the name inside. */
+function fakeIccFor(name) {
+  const text = Buffer.from(String(name), "utf8");
+  const out = new Uint8Array(132 + text.length);
+  const n = out.length;
+  out.set([(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255], 0);
+  out.set([0x61, 0x63, 0x73, 0x70], 36);
+  out.set(text, 132);
+  return out;
+}
+
+/** What Photoshop's JPEG writer puts before the image data when embedding a profile (headers only). */
+function jpegWithIcc(icc) {
+  const body = Buffer.concat([Buffer.from("ICC_PROFILE\0", "latin1"), Buffer.from([1, 1]), Buffer.from(icc)]);
+  const len = body.length + 2;
+  return new Uint8Array(Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe2, len >> 8, len & 255]), body, Buffer.from([0xff, 0xd9])]));
+}
+
 class FakeLayer {
   constructor(doc, { name, kind = constants.LayerKind.PIXEL, id = ++ids }) {
     this._doc = doc;
@@ -219,8 +237,21 @@ class FakeDocument {
     return this._createLayer(opts, constants.LayerKind.GROUP);
   }
 
+  get saveAs() {
+    const doc = this;
+    return {
+      async jpg(entry, opts = {}, asCopy = false) {
+        doc._host._record("document.saveAs.jpg", { documentID: doc.id, name: entry.name, ...opts, asCopy });
+        entry._data = opts.embedColorProfile ? jpegWithIcc(fakeIccFor(doc.colorProfileName)) : jpegWithIcc(new Uint8Array(0)).subarray(0, 2);
+      },
+    };
+  }
+
   closeWithoutSaving() {
-    this._host._docs = this._host._docs.filter((d) => d !== this);
+    const host = this._host;
+    host._record("document.closeWithoutSaving", { documentID: this.id });
+    host._docs = host._docs.filter((d) => d !== this);
+    if (host._active === this) host._active = host._docs[host._docs.length - 1] || null;
   }
 }
 
@@ -260,6 +291,10 @@ function createFakeHost() {
 
   const app = {
     get activeDocument() { return host._active; },
+    set activeDocument(doc) {
+      if (!host._docs.includes(doc)) throw new Error("not an open document");
+      host._active = doc;
+    },
     get documents() { return host._docs; },
     async createDocument(opts) {
       host._record("app.createDocument", opts);
@@ -424,7 +459,6 @@ function createFakeHost() {
         for (const id of autoClose) {
           const doc = host._docs.find((d) => d.id === id);
           if (doc) doc.closeWithoutSaving();
-          if (host._active && host._active.id === id) host._active = host._docs[0] || null;
         }
         throw e;
       } finally {
@@ -440,8 +474,26 @@ function createFakeHost() {
   };
 
   const store = new Map();
+  const temp = new Map();
+  const tempFolder = {
+    async createFile(name) {
+      const file = {
+        name,
+        _data: new Uint8Array(0),
+        async read({ format } = {}) {
+          if (format !== "binary") throw new Error("fake: only binary reads are modelled");
+          return file._data.slice().buffer;
+        },
+        async delete() { temp.delete(name); },
+      };
+      temp.set(name, file);
+      return file;
+    },
+  };
   const uxp = {
     storage: {
+      formats: { binary: "binary", utf8: "utf8" },
+      localFileSystem: { async getTemporaryFolder() { return tempFolder; } },
       secureStorage: {
         async setItem(key, value) {
           host._record("secureStorage.setItem", { key });
@@ -459,4 +511,4 @@ function createFakeHost() {
   return host;
 }
 
-module.exports = { createFakeHost, constants, FakeImageData };
+module.exports = { createFakeHost, constants, FakeImageData, fakeIccFor };
