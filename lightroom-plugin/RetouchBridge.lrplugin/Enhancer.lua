@@ -1,0 +1,120 @@
+--[[ Runs one file through the planned bridge steps and writes the result safely.
+
+Enhancer.enhanceFile {
+  client = BridgeClient, input = path, output = path, plan = EnhanceSettings.plan(...),
+  output_format = { format = 'jpeg', quality = 92 },
+  onStep = function(i, n, step) end,        -- optional, for progress captions
+} -> true | nil, message
+
+Between steps the image travels as TIFF (lossless, 16-bit, ICC and EXIF kept);
+only the last step asks for the format the user wants on disk.
+The result is written next to `output` under a temporary name and renamed over it
+only once complete, so a failure never leaves a half-written file where the
+user's file was: `output` is either untouched or fully replaced.
+]]
+
+local LrPathUtils = import 'LrPathUtils'
+local LrFileUtils = import 'LrFileUtils'
+
+local Enhancer = {}
+
+local MAGIC = {
+	jpeg = function(b) return b:sub(1, 3) == '\255\216\255' end,
+	png = function(b) return b:sub(1, 8) == '\137PNG\r\n\26\n' end,
+	tiff = function(b)
+		local h = b:sub(1, 4)
+		-- classic TIFF and BigTIFF, both byte orders
+		return h == 'II*\0' or h == 'MM\0*' or h == 'II+\0' or h == 'MM\0+'
+	end,
+	webp = function(b) return b:sub(1, 4) == 'RIFF' and b:sub(9, 12) == 'WEBP' end,
+}
+
+function Enhancer.looksLike(format, bytes)
+	local check = MAGIC[format]
+	return check == nil or check(bytes)
+end
+
+function Enhancer.readFile(path)
+	local f, err = io.open(path, 'rb')
+	if not f then return nil, err end
+	local data = f:read('*a')
+	f:close()
+	if not data then return nil, 'could not read ' .. path end
+	return data
+end
+
+local tempCounter = 0
+
+-- A name in the same folder (so the final rename stays on one volume), hidden, unique.
+function Enhancer.tempPathBeside(path, tag)
+	tempCounter = tempCounter + 1
+	local dir, leaf = LrPathUtils.parent(path), LrPathUtils.leafName(path)
+	local candidate
+	repeat
+		candidate = LrPathUtils.child(dir, string.format('.%s.%s-%d-%d.part', leaf, tag or 'rb',
+			os.time(), tempCounter))
+		tempCounter = tempCounter + 1
+	until not LrFileUtils.exists(candidate)
+	return candidate
+end
+
+-- Writes bytes to path: temp file, size check, then rename into place.
+function Enhancer.writeAtomically(path, bytes)
+	local temp = Enhancer.tempPathBeside(path, 'rb-write')
+	local f, err = io.open(temp, 'wb')
+	if not f then return nil, string.format('cannot write in %s (%s)', LrPathUtils.parent(path), tostring(err)) end
+	local ok, writeErr = f:write(bytes)
+	local closed, closeErr = f:close()
+	local attrs = LrFileUtils.fileAttributes(temp)
+	if not ok or not closed or not attrs or attrs.fileSize ~= #bytes then
+		os.remove(temp)
+		return nil, string.format('could not write %s (%s)', path, tostring(writeErr or closeErr or 'short write'))
+	end
+	-- POSIX rename replaces atomically; Windows refuses an existing target, so move the
+	-- old file aside first and put it back if the second rename fails.
+	if os.rename(temp, path) then return true end
+	if LrFileUtils.exists(path) then
+		local aside = Enhancer.tempPathBeside(path, 'rb-old')
+		if os.rename(path, aside) then
+			if os.rename(temp, path) then
+				os.remove(aside)
+				return true
+			end
+			os.rename(aside, path)
+		end
+	end
+	os.remove(temp)
+	return nil, 'could not replace ' .. path
+end
+
+function Enhancer.enhanceFile(args)
+	local client, plan = args.client, args.plan
+	local out = args.output_format
+	assert(client and plan and out and args.input and args.output, 'enhanceFile: missing arguments')
+	local bytes, err = Enhancer.readFile(args.input)
+	if not bytes then return nil, 'Could not read the rendered photo: ' .. tostring(err) end
+	if #plan == 0 then return nil, 'No AI Enhance step is selected.' end
+	local name = LrPathUtils.leafName(args.input)
+	for i, step in ipairs(plan) do
+		if args.onStep then args.onStep(i, #plan, step) end
+		local last = i == #plan
+		local result, info = client:runOperation(step.op, step.params, bytes, name, {
+			format = last and out.format or 'tiff',
+			quality = last and out.quality or nil,
+		})
+		if not result then
+			return nil, string.format('%s failed: %s', step.label or step.op, client:describe(info))
+		end
+		local expected = last and out.format or 'tiff'
+		if not Enhancer.looksLike(expected, result) then
+			return nil, string.format('%s failed: the bridge sent back something that is not a %s file. '
+				.. 'See the bridge log.', step.label or step.op, expected:upper())
+		end
+		bytes, name = result, string.format('step%d.tif', i)
+	end
+	local ok, writeErr = Enhancer.writeAtomically(args.output, bytes)
+	if not ok then return nil, 'Could not save the enhanced photo: ' .. writeErr end
+	return true
+end
+
+return Enhancer
