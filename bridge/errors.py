@@ -77,3 +77,14 @@ class Cancelled(BridgeError):
 class OutOfMemory(BridgeError):
     status = 507
     code = "out_of_memory"
+
+
+def status_for_code(code: str) -> int:
+    """The HTTP status of an error code, for errors that crossed a thread as JSON."""
+    stack: list[type[BridgeError]] = [BridgeError]
+    while stack:
+        cls = stack.pop()
+        if cls.code == code:
+            return cls.status
+        stack.extend(cls.__subclasses__())
+    return 500

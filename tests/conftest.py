@@ -35,3 +35,13 @@ def shared_samples() -> Path:
     if not path.is_dir():
         pytest.skip("../shared/samples is not present")
     return path
+
+
+@pytest.fixture(scope="module")
+def bridge_server(tmp_path_factory: pytest.TempPathFactory):
+    """The real bridge, started once per test module in its own RB_HOME."""
+    from tests.support.server import running_bridge
+
+    home = tmp_path_factory.mktemp("bridge-home")
+    with running_bridge(home) as b:
+        yield b

@@ -86,12 +86,15 @@ class OpContext:
         models: Any = None,
         start: float = 0.0,
         end: float = 1.0,
+        max_pixels: int | None = None,
     ) -> None:
         self._progress = progress
         self.cancel_token = cancel or CancelToken()
         self._preview = preview
         self._models = models
         self._start, self._end = start, end
+        # The largest result an operation may produce (the server's pixel limit).
+        self.max_pixels = max_pixels
         self.warnings: list[str] = []
 
     @property
@@ -101,7 +104,17 @@ class OpContext:
             from bridge.models.manager import default_manager
 
             self._models = default_manager()
+        elif callable(self._models) and not hasattr(self._models, "load"):
+            self._models = self._models()
         return self._models
+
+    def check_output_size(self, width: int, height: int) -> None:
+        """Refuse results larger than the pixel limit before allocating them."""
+        if self.max_pixels is not None and width * height > self.max_pixels:
+            from bridge.errors import TooLarge
+
+            raise TooLarge(f"the result would be {width}x{height} = {width * height:,} pixels, "
+                           f"over the limit of {self.max_pixels:,} pixels (--max-pixels)")
 
     def progress(self, fraction: float, message: str = "") -> None:
         self.check_cancelled()
@@ -124,7 +137,7 @@ class OpContext:
         span = self._end - self._start
         child = OpContext(
             self._progress, self.cancel_token, self._preview, self._models,
-            self._start + span * start, self._start + span * end,
+            self._start + span * start, self._start + span * end, self.max_pixels,
         )
         child.warnings = self.warnings
         return child

@@ -19,16 +19,16 @@ def resample(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     out = cv2.resize(pixels, (width, height), interpolation=interp)
     if out.ndim == 2:
         out = out[:, :, None]
-    if pixels.dtype == np.float32:
-        # Lanczos rings below 0 and above 1; keep SDR images in range.
-        if pixels.max(initial=0.0) <= 1.0 and pixels.min(initial=0.0) >= 0.0:
-            np.clip(out, 0.0, 1.0, out=out)
+    # Lanczos rings below 0 and above 1; keep SDR float images in range.
+    if pixels.dtype == np.float32 and pixels.max(initial=0.0) <= 1.0 and pixels.min(initial=0.0) >= 0.0:
+        np.clip(out, 0.0, 1.0, out=out)
     return out
 
 
 def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext) -> OpResult:
     scale = params["scale"]
     target = image.extent.scaled(scale)
+    ctx.check_output_size(target.width, target.height)
     ctx.progress(0.1, f"resampling to {target}")
     pixels = resample(image.pixels, target.width, target.height)
     ctx.progress(1.0, "done")

@@ -1,0 +1,127 @@
+"""Who may talk to the bridge: Host, Origin and pairing-token checks, and JSON errors.
+
+Order matters: the Host check comes first (DNS rebinding: a page on
+evil.example whose name resolves to 127.0.0.1 arrives with Host evil.example),
+then Origin (a page in the user's browser), then the token.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from fnmatch import fnmatchcase
+
+from aiohttp import web
+
+from bridge.errors import BridgeError
+from bridge.pairing import token_matches
+
+log = logging.getLogger("bridge.server")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+PUBLIC_PATHS = frozenset({"/v1/health"})
+COOKIE = "rb_token"
+# What the hosts send: Lightroom's LrHttp and native clients send no Origin; UXP
+# plugins send none or a uxp/file scheme; browsers send their page's origin.
+HOST_ORIGINS = ("null", "uxp://*", "file://*")
+
+
+def error_response(status: int, code: str, message: str, **details: object) -> web.Response:
+    body = BridgeError(message, **details).to_json()
+    body["error"]["code"] = code  # type: ignore[index]
+    headers = {}
+    if "retry_after" in details:
+        headers["Retry-After"] = str(details["retry_after"])
+    return web.json_response(body, status=status, headers=headers)
+
+
+def host_name(host_header: str) -> str:
+    """The name part of a Host header: 'localhost:7847' -> 'localhost', '[::1]:1' -> '::1'."""
+    if host_header.startswith("["):
+        return host_header[1:].split("]", 1)[0]
+    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+
+
+def is_loopback_name(name: str) -> bool:
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class Guard:
+    def __init__(self, token: str, port: int, extra_hosts: Iterable[str] = (),
+                 extra_origins: Iterable[str] = ()) -> None:
+        self.token = token
+        self.extra_hosts = {h.lower() for h in extra_hosts}
+        own = [f"http://{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]")]
+        self.origins = (*own, *HOST_ORIGINS, *extra_origins)
+
+    def host_ok(self, request: web.Request) -> bool:
+        name = host_name(request.headers.get("Host", "")).lower()
+        return is_loopback_name(name) or name in self.extra_hosts
+
+    def origin_ok(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            # A browser always says where a cross-site request comes from.
+            return request.headers.get("Sec-Fetch-Site", "none") in ("none", "same-origin")
+        if origin == "null" and request.headers.get("Sec-Fetch-Site") == "cross-site":
+            return False  # a sandboxed iframe on some web page
+        return any(fnmatchcase(origin, pattern) for pattern in self.origins)
+
+    def offered_token(self, request: web.Request) -> str | None:
+        auth = request.headers.get("Authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip()
+        # Browsers cannot set headers on WebSockets or on a link to the dashboard.
+        return request.query.get("token") or request.cookies.get(COOKIE)
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self.host_ok(request):
+            return error_response(
+                403, "bad_host",
+                f"Host '{request.headers.get('Host', '')}' is not this machine; the bridge "
+                "only answers requests addressed to 127.0.0.1 or localhost",
+            )
+        if not self.origin_ok(request):
+            return error_response(
+                403, "bad_origin",
+                f"requests from origin '{request.headers.get('Origin', '(cross-site)')}' are "
+                "not allowed; add it with --allow-origin if you trust it",
+            )
+        if request.path not in PUBLIC_PATHS and not token_matches(
+            self.token, self.offered_token(request)
+        ):
+            return error_response(
+                401, "unauthorized",
+                "missing or wrong pairing token: send 'Authorization: Bearer <token>'; "
+                "`retouch-bridge token` prints it",
+            )
+        return await handler(request)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every refusal and failure as {"error": {"code", "message"}}: never an HTML page."""
+    try:
+        return await handler(request)
+    except BridgeError as e:
+        return error_response(e.status, e.code, e.message, **e.details)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            e.status, "http_error")
+        return error_response(e.status, code, e.reason or e.text or "request refused")
+    except (ConnectionResetError, OSError) as e:
+        log.info("client went away: %s", e)
+        raise
+    except Exception as e:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal_error", f"{type(e).__name__}: {e}")

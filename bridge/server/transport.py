@@ -1,0 +1,224 @@
+"""Pixels over HTTP: reading submissions (multipart or raw body) and answering with pixels.
+
+Bytes are read once into one buffer per part and decoded without further
+copies (raw buffers become arrays in place); answers in raw format are views
+of the result's memory. Decoding and encoding run in the thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from bridge.errors import InvalidInput, InvalidParams, TooLarge, UnsupportedFormat
+from bridge.imaging import codecs
+from bridge.imaging.geometry import Bounds
+from bridge.imaging.image import Image
+from bridge.imaging.mask import Mask
+from bridge.ops.base import Layer, OpResult
+
+TEXT_PARTS = {"op", "params", "raw", "mask_raw", "priority"}
+BINARY_PARTS = {"image", "mask", "icc"}
+TEXT_LIMIT = 1 << 20
+CHUNK = 1 << 20
+OUTPUT_FORMATS = ("png", "tiff", "jpeg", "webp", "raw")
+MIME = {"png": "image/png", "tiff": "image/tiff", "jpeg": "image/jpeg", "webp": "image/webp",
+        "raw": "application/octet-stream"}
+
+
+@dataclass
+class Submission:
+    op: str | None
+    params: dict[str, Any]
+    image: Image
+    mask: Mask | None
+    priority: str
+    extra: dict[str, bytes] = field(default_factory=dict)
+
+
+class BodyBudget:
+    """Counts bytes across all parts of one request against the configured maximum."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, n: int) -> None:
+        self.used += n
+        if self.used > self.limit:
+            raise TooLarge(
+                f"request body is larger than the limit of {self.limit // (1 << 20)} MB "
+                "(--max-body-mb)", limit_bytes=self.limit)
+
+
+async def _read_part(part: BodyPartReader, budget: BodyBudget, limit: int | None = None) -> bytearray:
+    buf = bytearray()
+    while chunk := await part.read_chunk(CHUNK):
+        budget.take(len(chunk))
+        buf += chunk
+        if limit is not None and len(buf) > limit:
+            raise InvalidInput(f"part '{part.name}' is too long")
+    return buf
+
+
+def _json_part(name: str, data: bytes | str | None, kind: type = dict) -> Any:
+    if data is None or data == b"" or data == "":
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError as e:
+        raise InvalidParams(f"part '{name}' is not valid JSON: {e}") from None
+    if not isinstance(value, kind):
+        raise InvalidParams(f"part '{name}' must be a JSON {kind.__name__}")
+    return value
+
+
+def _layout(raw: dict[str, Any], name: str, keys: tuple[str, ...]) -> dict[str, int]:
+    out = {}
+    for key in keys:
+        value = raw.get(key)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidInput(f"'{name}' needs an integer '{key}'")
+        out[key] = value
+    return out
+
+
+async def read_submission(request: web.Request, max_body: int, max_pixels: int) -> Submission:
+    budget = BodyBudget(max_body)
+    if request.content_length is not None and request.content_length > max_body:
+        budget.take(request.content_length)
+    ctype = request.content_type
+    texts: dict[str, str] = {}
+    blobs: dict[str, bytearray] = {}
+    if ctype == "multipart/form-data":
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise InvalidInput("nested multipart bodies are not supported")
+            name = part.name or ""
+            if name in TEXT_PARTS:
+                texts[name] = bytes(await _read_part(part, budget, TEXT_LIMIT)).decode("utf-8")
+            elif name in BINARY_PARTS:
+                blobs[name] = await _read_part(part, budget)
+            else:
+                raise InvalidInput(
+                    f"unknown part '{name}'; expected: {', '.join(sorted(TEXT_PARTS | BINARY_PARTS))}")
+    elif ctype == "application/octet-stream":
+        buf = bytearray()
+        while chunk := await request.content.read(CHUNK):
+            budget.take(len(chunk))
+            buf += chunk
+        blobs["image"] = buf
+        h = request.headers
+        texts["op"] = h.get("X-Op", "")
+        texts["params"] = h.get("X-Params", "")
+        texts["priority"] = h.get("X-Priority", "")
+        try:
+            texts["raw"] = json.dumps({k: int(h[f"X-{k.capitalize()}"])
+                                       for k in ("width", "height", "channels", "depth")})
+        except KeyError as e:
+            raise InvalidInput(f"a raw body needs the header {e.args[0]!r}") from None
+        except ValueError:
+            raise InvalidInput("X-Width, X-Height, X-Channels and X-Depth must be integers") from None
+    else:
+        raise UnsupportedFormat(
+            f"send multipart/form-data or application/octet-stream, not '{ctype or 'nothing'}'")
+
+    if "image" not in blobs or not blobs["image"]:
+        raise InvalidInput("the 'image' part is missing or empty")
+    params = _json_part("params", texts.get("params")) or {}
+    raw = _json_part("raw", texts.get("raw"))
+    mask_raw = _json_part("mask_raw", texts.get("mask_raw"))
+    priority = texts.get("priority") or "interactive"
+    if priority not in ("interactive", "batch"):
+        raise InvalidParams("priority must be 'interactive' or 'batch'")
+
+    loop = asyncio.get_running_loop()
+    image, mask = await loop.run_in_executor(
+        None, _decode, blobs, raw, mask_raw, max_pixels)
+    return Submission(texts.get("op") or None, params, image, mask, priority)
+
+
+def _decode(blobs: dict[str, bytearray], raw: dict[str, Any] | None,
+            mask_raw: dict[str, Any] | None, max_pixels: int) -> tuple[Image, Mask | None]:
+    data = blobs["image"]
+    if raw is not None:
+        lay = _layout(raw, "raw", ("width", "height", "channels", "depth"))
+        image = codecs.decode_raw(data, lay["width"], lay["height"], lay["channels"],
+                                  lay["depth"], max_pixels=max_pixels)
+    else:
+        image = codecs.decode(data, max_pixels=max_pixels)
+    if blobs.get("icc"):
+        image = image.with_pixels(image.pixels, icc=bytes(blobs["icc"]))
+    mask = None
+    if "mask" in blobs:
+        mask = codecs.decode_mask(blobs["mask"], image.extent, raw=mask_raw)
+    return image, mask
+
+
+# -- answers -------------------------------------------------------------------
+def choose_format(requested: str | None, source_format: str, image: Image) -> str:
+    if requested:
+        if requested not in OUTPUT_FORMATS:
+            raise InvalidParams(f"format must be one of: {', '.join(OUTPUT_FORMATS)}")
+        return requested
+    fmt = source_format if source_format in OUTPUT_FORMATS else "png"
+    if fmt == "jpeg" and (image.has_alpha or image.depth != 8):
+        return "png" if image.depth == 8 else "tiff"
+    if fmt == "webp" and image.depth != 8:
+        return "tiff"
+    return fmt
+
+
+def pixel_headers(image: Image, bounds: Bounds, result: OpResult, job_id: str,
+                  has_mask: bool) -> dict[str, str]:
+    return {
+        "X-Width": str(image.width),
+        "X-Height": str(image.height),
+        "X-Channels": str(image.channels),
+        "X-Depth": str(image.depth),
+        "X-Bounds": ",".join(map(str, bounds.as_list())),
+        "X-Extent": f"{result.extent.width},{result.extent.height}",
+        "X-Has-Mask": "1" if has_mask else "0",
+        "X-Job-Id": job_id,
+        "Access-Control-Expose-Headers": "X-Width, X-Height, X-Channels, X-Depth, X-Bounds, "
+                                         "X-Extent, X-Has-Mask, X-Job-Id",
+    }
+
+
+def encode_body(image: Image, fmt: str, quality: int) -> bytes | memoryview:
+    if fmt == "raw":
+        return codecs.encode_raw(image)
+    return codecs.encode(image, fmt, quality=quality)
+
+
+async def pixels_response(image: Image, fmt: str, quality: int,
+                          headers: dict[str, str]) -> web.Response:
+    loop = asyncio.get_running_loop()
+    body = await loop.run_in_executor(None, encode_body, image, fmt, quality)
+    return web.Response(body=body, content_type=MIME[fmt], headers=headers)
+
+
+def describe_result(result: OpResult) -> dict[str, Any]:
+    return {
+        "extent": [result.extent.width, result.extent.height],
+        "layers": [describe_layer(la) for la in result.layers],
+        "metadata": result.metadata,
+    }
+
+
+def describe_layer(layer: Layer) -> dict[str, Any]:
+    return {
+        "name": layer.name,
+        "bounds": layer.bounds.as_list(),
+        "width": layer.image.width,
+        "height": layer.image.height,
+        "channels": layer.image.channels,
+        "depth": layer.image.depth,
+        "has_mask": layer.mask is not None,
+        "visible": layer.visible,
+    }
