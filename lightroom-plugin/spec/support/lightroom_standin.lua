@@ -210,18 +210,17 @@ local function request(method, url, body, headers, timeout)
 	for k, v in pairs(req.headers) do sendHeaders[k] = v end
 	if body then sendHeaders['content-length'] = tostring(#body) end
 	local chunks = {}
+	-- socket.http applies its module-wide TIMEOUT to every socket it opens.
+	local savedTimeout = http.TIMEOUT
+	http.TIMEOUT = timeout or 60
 	local ok, status, responseHeaders = http.request {
 		url = url,
 		method = method,
 		headers = sendHeaders,
 		source = body and ltn12.source.string(body) or nil,
 		sink = ltn12.sink.table(chunks),
-		create = function()
-			local s = socket.tcp()
-			s:settimeout(timeout or 60)
-			return s
-		end,
 	}
+	http.TIMEOUT = savedTimeout
 	if not ok then return lrError(tostring(status)) end
 	local out = { status = status }
 	for field, value in pairs(responseHeaders or {}) do
