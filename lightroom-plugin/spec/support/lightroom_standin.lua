@@ -222,6 +222,7 @@ local function request(method, url, body, headers, timeout)
 	}
 	http.TIMEOUT = savedTimeout
 	if not ok then return lrError(tostring(status)) end
+	req.status = status
 	local out = { status = status }
 	for field, value in pairs(responseHeaders or {}) do
 		out[#out + 1] = { field = field, value = value }
