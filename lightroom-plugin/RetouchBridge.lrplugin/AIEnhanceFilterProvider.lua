@@ -58,8 +58,8 @@ function Provider.postProcessRenderedPhotos(functionContext, filterContext)
 	local blocked
 	if valid and #plan > 0 then
 		local probe = BridgeClient.new { url = client.url, token = client.token, timeout = 15 }
-		local caps, problem = probe:capabilities()
-		if not caps then blocked = probe:describe(problem) end
+		local reachable, problem = probe:checkAccess()
+		if not reachable then blocked = probe:describe(problem) end
 	end
 
 	local force = valid and not blocked and #plan > 0

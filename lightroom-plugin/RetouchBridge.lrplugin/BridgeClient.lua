@@ -193,9 +193,9 @@ function BridgeClient:runOperation(op, params, imageBytes, fileName, output)
 	return body, info
 end
 
--- Checks that the bridge is there, speaks our protocol and accepts the token.
--- Returns a summary table or nil, problem.
-function BridgeClient:testConnection()
+-- Checks that the bridge is there, speaks our protocol and accepts the token, with two
+-- cheap calls (health needs no token; the job list does). Returns health or nil, problem.
+function BridgeClient:checkAccess()
 	local health, problem = self:health()
 	if not health then return nil, problem end
 	if type(health) ~= 'table' or health.status ~= 'ok' then
@@ -204,9 +204,24 @@ function BridgeClient:testConnection()
 	if tonumber(health.protocol) ~= BridgeClient.PROTOCOL then
 		return nil, { kind = 'protocol', message = tostring(health.protocol) }
 	end
+	local jobs
+	jobs, problem = self:getJson('/v1/jobs')
+	if not jobs then return nil, problem end
+	return health
+end
+
+-- For Plug-in Manager: checkAccess, then what the bridge offers. Returns a summary or nil, problem.
+-- A bridge that cannot list its capabilities still counts as connected; the summary says why.
+function BridgeClient:testConnection()
+	local health, problem = self:checkAccess()
+	if not health then return nil, problem end
+	local summary = { version = health.version, protocol = health.protocol }
 	local caps
 	caps, problem = self:capabilities()
-	if not caps then return nil, problem end
+	if not caps then
+		summary.capabilitiesProblem = self:describe(problem)
+		return summary
+	end
 	local ops = {}
 	if type(caps.operations) == 'table' then
 		for key, value in pairs(caps.operations) do
@@ -216,9 +231,11 @@ function BridgeClient:testConnection()
 		end
 	end
 	table.sort(ops)
+	summary.operations = ops
 	local device = caps.device
-	if type(device) == 'table' then device = device.name or device.type end
-	return { version = health.version, protocol = health.protocol, operations = ops, device = device }
+	if type(device) == 'table' then device = device.name or device.type or device.kind end
+	summary.device = device
+	return summary
 end
 
 -- What the user should read ----------------------------------------------------
@@ -265,7 +282,7 @@ function BridgeClient:describe(problem)
 	elseif status and status >= 400 and status < 500 then
 		return LOC("$$$/RetouchBridge/Err/Rejected=Retouch Bridge rejected the request: ^1 (HTTP ^2, ^3).", tostring(message or 'no reason given'), tostring(status), tostring(code or '?'))
 	end
-	return LOC("$$$/RetouchBridge/Err/Server=Retouch Bridge failed while processing the photo: ^1 (HTTP ^2). See the bridge log for the details (the tray app's Open log, or the bridge's logs folder).", tostring(message or 'no reason given'), tostring(status))
+	return LOC("$$$/RetouchBridge/Err/Server=Retouch Bridge ran into an error: ^1 (HTTP ^2). See the bridge log for the details (the tray app's Open log, or the bridge's logs folder).", tostring(message or 'no reason given'), tostring(status))
 end
 -- luacheck: pop
 

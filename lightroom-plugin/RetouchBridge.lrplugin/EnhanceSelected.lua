@@ -168,8 +168,8 @@ function EnhanceSelected.run(context, options)
 
 	local client = BridgeClient.fromPrefs()
 	local probe = BridgeClient.new { url = client.url, token = client.token, timeout = 15 }
-	local caps, problem = probe:capabilities()
-	if not caps then
+	local reachable, problem = probe:checkAccess()
+	if not reachable then
 		LrDialogs.message(LOC "$$$/RetouchBridge/NotStarted=Nothing was changed.", probe:describe(problem), 'critical')
 		result.failed[1] = { message = probe:describe(problem) }
 		result.notStarted = #photos

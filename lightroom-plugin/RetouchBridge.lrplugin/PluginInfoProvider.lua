@@ -33,14 +33,21 @@ function Provider.endDialog(propertyTable)
 end
 
 function Provider.describeConnection(summary)
+	local text = LOC("$$$/RetouchBridge/Connected=Connected to Retouch Bridge ^1 (protocol ^2); the token is accepted.",
+		tostring(summary.version), tostring(summary.protocol))
+	if not summary.operations then
+		return text .. ' ' .. LOC("$$$/RetouchBridge/NoCaps=Its operations could not be listed: ^1",
+			tostring(summary.capabilitiesProblem))
+	end
+	if summary.device then
+		text = text .. ' ' .. LOC("$$$/RetouchBridge/Device=Running on ^1.", tostring(summary.device))
+	end
 	local have = {}
 	for _, name in ipairs(summary.operations) do have[name] = true end
 	local missing = {}
 	for _, name in ipairs(Provider.USED_OPERATIONS) do
 		if not have[name] then missing[#missing + 1] = name end
 	end
-	local text = LOC("$$$/RetouchBridge/Connected=Connected to Retouch Bridge ^1 (protocol ^2, ^3).",
-		tostring(summary.version), tostring(summary.protocol), tostring(summary.device or 'device unknown'))
 	if #missing > 0 then
 		text = text .. ' ' .. LOC("$$$/RetouchBridge/Missing=Not available on this bridge yet: ^1.",
 			table.concat(missing, ', '))

@@ -12,9 +12,20 @@ describe('BridgeClient against the real bridge #bridge', function()
 		local summary = assert(client:testConnection())
 		assert.are.equal(1, summary.protocol)
 		assert.is_string(summary.version)
+		assert.is_table(summary.operations, 'GET /v1/capabilities failed: ' .. tostring(summary.capabilitiesProblem))
 		local have = {}
 		for _, name in ipairs(summary.operations) do have[name] = true end
 		assert.is_true(have.upscale and have.passthrough)
+	end)
+
+	it('checkAccess tells a good token from a wrong one with two cheap calls', function()
+		assert(BridgeClient.new({ url = Env.url(), token = Env.token() }):checkAccess())
+		local client = BridgeClient.new { url = Env.url(), token = 'wrong' }
+		local ok, problem = client:checkAccess()
+		assert.is_nil(ok)
+		assert.are.equal(401, problem.status)
+		assert.are.same({ '/v1/health', '/v1/jobs' }, { Lr.requests[3].url:match('/v1/%w+$'),
+			Lr.requests[4].url:match('/v1/%w+$') })
 	end)
 
 	it('health needs no token; capabilities refuse a wrong one with 401', function()

@@ -98,10 +98,16 @@ describe('the plug-in package', function()
 			assert.is_false(props.connectionOk)
 		end)
 
+		it('says when a connected bridge cannot list its operations', function()
+			local text = provider.describeConnection { version = '0.1.0', protocol = 1,
+				capabilitiesProblem = 'Retouch Bridge failed (HTTP 500).' }
+			assert.matches('token is accepted%. Its operations could not be listed: Retouch Bridge failed', text)
+		end)
+
 		it('lists the AI Enhance operations a bridge lacks', function()
 			local text = provider.describeConnection { version = '0.1.0', protocol = 1, device = 'cpu',
 				operations = { 'passthrough', 'upscale' } }
-			assert.matches('Connected to Retouch Bridge 0%.1%.0 %(protocol 1, cpu%)', text)
+			assert.matches('Connected to Retouch Bridge 0%.1%.0 %(protocol 1%); the token is accepted%. Running on cpu%.', text)
 			assert.matches('Not available on this bridge yet: restore%-faces, denoise, remove%-background, standardize',
 				text)
 		end)

@@ -54,7 +54,7 @@ function Env.leftoversInTemp()
 	return found
 end
 
---[[ A stand-in for a bridge that crashes on every photo: health and capabilities answer
+--[[ A stand-in for a bridge that crashes on every photo: health, jobs and capabilities answer
 like the bridge, every POST gets HTTP 500 with the bridge's error JSON. Runs as its own
 lua5.1 process (the plug-in's HTTP calls block), found at the port it reports. ]]
 function Env.startCrashingServer()

@@ -1,5 +1,5 @@
 -- lua5.1 crashing_server.lua PORT_FILE
--- Answers like a Retouch Bridge whose operations crash: GET /v1/health and
+-- Answers like a Retouch Bridge whose operations crash: GET /v1/health, /v1/jobs and
 -- /v1/capabilities succeed, every POST gets 500 internal_error. Quits on GET /quit
 -- or after 60 idle seconds, so it never outlives the spec run.
 local socket = require 'socket'
@@ -36,6 +36,8 @@ while true do
 		break
 	elseif method == 'GET' and path == '/v1/health' then
 		reply(client, '200 OK', '{"status":"ok","version":"0.1.0","protocol":1}')
+	elseif method == 'GET' and path == '/v1/jobs' then
+		reply(client, '200 OK', '{"jobs":[]}')
 	elseif method == 'GET' and path == '/v1/capabilities' then
 		reply(client, '200 OK', '{"protocol":1,"version":"0.1.0","operations":[{"name":"upscale"}],"device":"cpu"}')
 	else

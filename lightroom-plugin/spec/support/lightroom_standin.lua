@@ -34,6 +34,7 @@ function Lr.reset()
 	Lr.progressScopes = {}
 	Lr.prefs = {}
 	Lr.tasks = 0
+	Lr.sessions = {}          -- every LrExportSession created
 	Lr.catalog = Lr.newCatalog()
 end
 
@@ -488,8 +489,6 @@ local function destinationFor(photo, settings)
 	if settings.LR_collisionHandling == 'rename' then path = LrFileUtils.chooseUniqueFileName(path) end
 	return path
 end
-
-Lr.sessions = {}
 
 local function LrExportSession(params)
 	assert(params.photosToExport and params.exportSettings, 'LrExportSession needs photosToExport and exportSettings')
