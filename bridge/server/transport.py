@@ -25,6 +25,8 @@ TEXT_PARTS = {"op", "params", "raw", "mask_raw", "priority"}
 BINARY_PARTS = {"image", "mask", "icc"}
 TEXT_LIMIT = 1 << 20
 CHUNK = 1 << 20
+STREAM_ABOVE = 8 << 20
+SEND_SLICE = 4 << 20
 OUTPUT_FORMATS = ("png", "tiff", "jpeg", "webp", "raw")
 MIME = {"png": "image/png", "tiff": "image/tiff", "jpeg": "image/jpeg", "webp": "image/webp",
         "raw": "application/octet-stream"}
@@ -196,11 +198,23 @@ def encode_body(image: Image, fmt: str, quality: int) -> bytes | memoryview:
     return codecs.encode(image, fmt, quality=quality)
 
 
-async def pixels_response(image: Image, fmt: str, quality: int,
-                          headers: dict[str, str]) -> web.Response:
+async def pixels_response(request: web.Request, image: Image, fmt: str, quality: int,
+                          headers: dict[str, str]) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     body = await loop.run_in_executor(None, encode_body, image, fmt, quality)
-    return web.Response(body=body, content_type=MIME[fmt], headers=headers)
+    if len(body) <= STREAM_ABOVE:
+        return web.Response(body=body, content_type=MIME[fmt], headers=headers)
+    # Large answers go out in slices of the result's own memory: handing the whole
+    # buffer to the transport at once makes asyncio copy everything the socket
+    # did not take immediately.
+    resp = web.StreamResponse(headers={**headers, "Content-Type": MIME[fmt]})
+    resp.content_length = len(body)
+    await resp.prepare(request)
+    view = memoryview(body).cast("B")
+    for start in range(0, len(view), SEND_SLICE):
+        await resp.write(view[start:start + SEND_SLICE])
+    await resp.write_eof()
+    return resp
 
 
 def describe_result(result: OpResult) -> dict[str, Any]:
