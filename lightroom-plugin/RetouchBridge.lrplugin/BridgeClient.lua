@@ -1,8 +1,8 @@
 --[[ Talks to the Retouch Bridge HTTP API (docs/API.md, protocol 1) through LrHttp.
 
 local client = BridgeClient.fromPrefs()          -- URL, token and timeout from Plug-in Manager
-local bytes, info = client:runOperation('upscale', { scale = 2 }, imageBytes, 'photo.tif',
-                                        { format = 'tiff' })
+local bytes, info = client:runOperation('upscale', { scale = 2 }, { path = '/tmp/photo.tif' },
+                                        'photo.tif', { format = 'tiff' })   -- or the bytes as a string
   success: bytes = the encoded result, info = { status, headers (lower-case map) }
   failure: bytes = nil, info = a problem: { kind, status, code, message, details, hint }
            and BridgeClient.describe(problem) gives a sentence that says what to do.
@@ -84,22 +84,34 @@ function BridgeClient.contentTypeFor(fileName)
 	return CONTENT_TYPES[ext and ext:lower() or ''] or 'application/octet-stream'
 end
 
--- The URL and body of one synchronous operation call (kept separate so specs can check it).
-function BridgeClient:buildOperationRequest(op, params, imageBytes, fileName, output)
+-- The URL, headers and body of one synchronous operation call (kept separate so specs
+-- can check it). `image` is the encoded file as a string, or { path = file on disk },
+-- which is streamed from disk. body() gives a fresh byte getter and its total size.
+function BridgeClient:buildOperationRequest(op, params, image, fileName, output)
 	output = output or {}
 	local query = {}
 	if output.format then query[#query + 1] = 'format=' .. urlEncode(output.format) end
 	if output.quality then query[#query + 1] = 'quality=' .. urlEncode(output.quality) end
 	local url = self.url .. '/v1/ops/' .. urlEncode(op)
 	if #query > 0 then url = url .. '?' .. table.concat(query, '&') end
-	local body, contentType = Multipart.build {
+	local imagePart = { name = 'image', fileName = fileName or 'image',
+		contentType = BridgeClient.contentTypeFor(fileName or '') }
+	if type(image) == 'table' then imagePart.filePath = image.path else imagePart.value = image end
+	local parts = {
 		{ name = 'params', value = JSON.encode(params or {}), contentType = 'application/json' },
-		{ name = 'image', value = imageBytes, fileName = fileName or 'image',
-			contentType = BridgeClient.contentTypeFor(fileName or '') },
+		imagePart,
 	}
+	local boundary = Multipart.newBoundary()
 	local headers = self:authHeaders()
-	headers['Content-Type'] = contentType
-	return { url = url, body = body, headers = headers }
+	headers['Content-Type'] = 'multipart/form-data; boundary=' .. boundary
+	return {
+		url = url,
+		headers = headers,
+		body = function()
+			local getter, total = Multipart.stream(parts, boundary)
+			return getter, total
+		end,
+	}
 end
 
 -- Problems -------------------------------------------------------------------
@@ -133,7 +145,8 @@ local function httpProblem(status, body)
 end
 
 -- One request with the bridge's retry rule: 429 queue_full waits Retry-After and tries again.
-function BridgeClient:send(method, url, body, headers)
+-- makeBody (POST only) returns a fresh byte getter and its size for each attempt.
+function BridgeClient:send(method, url, headers, makeBody)
 	local attempt = 0
 	while true do
 		attempt = attempt + 1
@@ -141,7 +154,9 @@ function BridgeClient:send(method, url, body, headers)
 		if method == 'GET' then
 			result, hdrs = LrHttp.get(url, headerList(headers), self.timeout)
 		else
-			result, hdrs = LrHttp.post(url, body, headerList(headers), method, self.timeout)
+			local ok, getter, total = pcall(makeBody)
+			if not ok then return nil, { kind = 'file', message = tostring(getter) } end
+			result, hdrs = LrHttp.post(url, getter, headerList(headers), method, self.timeout, total)
 		end
 		if result == nil then
 			return nil, networkProblem(hdrs)
@@ -165,7 +180,7 @@ end
 
 function BridgeClient:getJson(path, authenticated)
 	local headers = authenticated == false and { Accept = 'application/json' } or self:authHeaders()
-	local body, info = self:send('GET', self.url .. path, nil, headers)
+	local body, info = self:send('GET', self.url .. path, headers)
 	if not body then return nil, info end
 	local decoded, err = JSON.decode(body)
 	if decoded == nil then
@@ -184,7 +199,7 @@ end
 
 function BridgeClient:runOperation(op, params, imageBytes, fileName, output)
 	local req = self:buildOperationRequest(op, params, imageBytes, fileName, output)
-	local body, info = self:send('POST', req.url, req.body, req.headers)
+	local body, info = self:send('POST', req.url, req.headers, req.body)
 	if not body then return nil, info end
 	if body == '' then
 		return nil, { kind = 'http', status = info.status, unexpected = true,
@@ -256,6 +271,8 @@ function BridgeClient:describe(problem)
 		return LOC("$$$/RetouchBridge/Err/Protocol=The bridge at ^1 speaks protocol ^2; this plug-in needs protocol ^3. Update Retouch Bridge and this plug-in to the same version.", url, problem.message, BridgeClient.PROTOCOL)
 	elseif kind == 'badJson' then
 		return LOC("$$$/RetouchBridge/Err/BadJson=The bridge at ^1 sent an answer this plug-in cannot read (^2). Check that the URL points at Retouch Bridge, and see the bridge log.", url, tostring(problem.message))
+	elseif kind == 'file' then
+		return LOC("$$$/RetouchBridge/Err/File=The rendered photo could not be read: ^1", tostring(problem.message))
 	elseif kind == 'network' then
 		return LOC("$$$/RetouchBridge/Err/Network=The connection to Retouch Bridge at ^1 failed (^2). Check that the bridge is running, then try again; see the bridge log if it keeps failing.", url, tostring(problem.message or problem.code))
 	end

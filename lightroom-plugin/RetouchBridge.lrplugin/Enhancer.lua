@@ -34,15 +34,6 @@ function Enhancer.looksLike(format, bytes)
 	return check == nil or check(bytes)
 end
 
-function Enhancer.readFile(path)
-	local f, err = io.open(path, 'rb')
-	if not f then return nil, err end
-	local data = f:read('*a')
-	f:close()
-	if not data then return nil, 'could not read ' .. path end
-	return data
-end
-
 local tempCounter = 0
 
 -- A name in the same folder (so the final rename stays on one volume), hidden, unique.
@@ -91,14 +82,18 @@ function Enhancer.enhanceFile(args)
 	local client, plan = args.client, args.plan
 	local out = args.output_format
 	assert(client and plan and out and args.input and args.output, 'enhanceFile: missing arguments')
-	local bytes, err = Enhancer.readFile(args.input)
-	if not bytes then return nil, 'Could not read the rendered photo: ' .. tostring(err) end
+	if LrFileUtils.exists(args.input) ~= 'file' then
+		return nil, 'Could not read the rendered photo: no file at ' .. tostring(args.input)
+	end
 	if #plan == 0 then return nil, 'No AI Enhance step is selected.' end
+	-- The first step streams the render from disk; later steps send the previous answer.
+	local image = { path = args.input }
+	local bytes
 	local name = LrPathUtils.leafName(args.input)
 	for i, step in ipairs(plan) do
 		if args.onStep then args.onStep(i, #plan, step) end
 		local last = i == #plan
-		local result, info = client:runOperation(step.op, step.params, bytes, name, {
+		local result, info = client:runOperation(step.op, step.params, image, name, {
 			format = last and out.format or 'tiff',
 			quality = last and out.quality or nil,
 		})
@@ -110,7 +105,7 @@ function Enhancer.enhanceFile(args)
 			return nil, string.format('%s failed: the bridge sent back something that is not a %s file. '
 				.. 'See the bridge log.', step.label or step.op, expected:upper())
 		end
-		bytes, name = result, string.format('step%d.tif', i)
+		bytes, image, name = result, result, string.format('step%d.tif', i)
 	end
 	local ok, writeErr = Enhancer.writeAtomically(args.output, bytes)
 	if not ok then return nil, 'Could not save the enhanced photo: ' .. writeErr end

@@ -61,6 +61,24 @@ describe('BridgeClient', function()
 			assert.are.equal(image, parts[2].value)
 		end)
 
+		it('streams a file given by path, and says so when it cannot be read', function()
+			answer(200, TIFF)
+			local Scratch = require 'scratch'
+			local dir = Scratch.dir('client')
+			finally(Scratch.cleanAll)
+			local data = string.rep('\0\1\2\3', 100000)
+			local path = Scratch.write(dir .. '/r.tif', data)
+			local client = BridgeClient.new { token = 't' }
+			assert(client:runOperation('upscale', {}, { path = path }, 'r.tif', { format = 'tiff' }))
+			local req = Lr.requests[1]
+			assert.are.equal(data, Multipart.parse(req.body, req.headers['content-type'])[2].value)
+			local bytes, problem = client:runOperation('upscale', {}, { path = dir .. '/gone.tif' }, 'gone.tif')
+			assert.is_nil(bytes)
+			assert.are.equal('file', problem.kind)
+			assert.matches('could not be read', client:describe(problem))
+			assert.are.equal(1, #Lr.requests, 'nothing was sent for the missing file')
+		end)
+
 		it('sends each planned step to its operation with its parameters', function()
 			answer(200, TIFF)
 			local client = BridgeClient.new { token = 't' }

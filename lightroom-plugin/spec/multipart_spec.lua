@@ -1,4 +1,5 @@
 local Multipart = require 'Multipart'
+local Scratch = require 'scratch'
 
 local function allBytes()
 	local t = {}
@@ -55,6 +56,36 @@ describe('Multipart', function()
 		local body = Multipart.build({ { name = 'image', value = 'v', fileName = 'evil"\r\nX-Injected: 1.tif' } }, 'b')
 		assert.is_nil(body:find('\r\nX-Injected', 1, true))
 		assert.truthy(body:find('filename="evil___X-Injected: 1.tif"', 1, true))
+	end)
+
+	it('streams a file part from disk in chunks, byte for byte, with the exact total size', function()
+		local dir = Scratch.dir('multipart')
+		finally(Scratch.cleanAll)
+		local data = string.rep(allBytes(), 4096 * 3 + 7) -- a little over 3 MiB
+		local path = Scratch.write(dir .. '/render.tif', data)
+		local getter, total, contentType = Multipart.stream({
+			{ name = 'params', value = '{}', contentType = 'application/json' },
+			{ name = 'image', filePath = path, fileName = 'render.tif', contentType = 'image/tiff' },
+		}, 'bnd')
+		local chunks, biggest = {}, 0
+		for chunk in getter do
+			chunks[#chunks + 1] = chunk
+			biggest = math.max(biggest, #chunk)
+		end
+		local body = table.concat(chunks)
+		assert.are.equal(total, #body)
+		assert.is_true(biggest <= 1024 * 1024, 'never more than 1 MiB at a time')
+		assert.are.equal(data, Multipart.parse(body, contentType)[2].value)
+		-- identical to the same part given as a string
+		local same = Multipart.build({
+			{ name = 'params', value = '{}', contentType = 'application/json' },
+			{ name = 'image', value = data, fileName = 'render.tif', contentType = 'image/tiff' },
+		}, 'bnd')
+		assert.are.equal(same, body)
+	end)
+
+	it('a missing file is an error before anything is sent', function()
+		assert.has_error(function() Multipart.stream { { name = 'image', filePath = '/no/such/file.tif' } } end)
 	end)
 
 	it('needs at least one named part', function()

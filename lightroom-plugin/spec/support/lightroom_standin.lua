@@ -231,9 +231,23 @@ local function request(method, url, body, headers, timeout)
 	return table.concat(chunks), out
 end
 
+-- postBody is a string, or (Lightroom 4.1+) a byte getter called until it returns nil,
+-- with totalSize announcing its length. The stand-in drains the getter (the specs read
+-- what was sent) and checks that the length matches what was announced.
 function LrHttp.post(url, postBody, headers, method, timeout, totalSize)
-	assert(type(postBody) == 'string', 'stand-in LrHttp.post takes a string body')
-	assert(totalSize == nil or totalSize == #postBody, 'totalSize must match the body')
+	if type(postBody) == 'function' then
+		assert(type(totalSize) == 'number', 'LrHttp.post needs totalSize with a byte getter')
+		local chunks = {}
+		for chunk in postBody do
+			assert(type(chunk) == 'string', 'a byte getter must return strings, then nil')
+			chunks[#chunks + 1] = chunk
+		end
+		postBody = table.concat(chunks)
+		assert(#postBody == totalSize, string.format('totalSize %d but the getter gave %d bytes', totalSize, #postBody))
+	else
+		assert(type(postBody) == 'string', 'LrHttp.post takes a string or a byte getter')
+		assert(totalSize == nil or totalSize == #postBody, 'totalSize must match the body')
+	end
 	return request(method or 'POST', url, postBody, headers, timeout)
 end
 
