@@ -108,6 +108,38 @@ function EnhanceSelected.askSettings(context, count)
 	return settings
 end
 
+-- IPTC text fields copied from the original to the enhanced photo, as Lightroom's own
+-- "Edit in" does: the bridge keeps EXIF and ICC but not every XMP field.
+EnhanceSelected.COPIED_TEXT_FIELDS = {
+	'title', 'caption', 'headline', 'copyright', 'creator', 'creatorJobTitle', 'creatorAddress',
+	'creatorCity', 'creatorStateProvince', 'creatorPostalCode', 'creatorCountry', 'creatorPhone',
+	'creatorEmail', 'creatorUrl', 'descriptionWriter', 'jobIdentifier', 'instructions', 'provider',
+	'source', 'rightsUsageTerms', 'copyrightInfoUrl', 'location', 'city', 'stateProvince', 'country',
+	'isoCountryCode', 'intellectualGenre', 'scene',
+}
+EnhanceSelected.COPIED_RAW_FIELDS = { 'rating', 'colorNameForLabel', 'copyrightState', 'gps', 'gpsAltitude' }
+
+-- Must run inside catalog:withWriteAccessDo. Each field on its own: one that this
+-- Lightroom version does not know must not stop the others.
+function EnhanceSelected.copyMetadata(from, to)
+	local copied = 0
+	local function copy(read, key)
+		local ok, value = pcall(read, from, key)
+		if ok and value ~= nil and value ~= '' then
+			if pcall(to.setRawMetadata, to, key, value) then copied = copied + 1 end
+		end
+	end
+	for _, key in ipairs(EnhanceSelected.COPIED_TEXT_FIELDS) do copy(from.getFormattedMetadata, key) end
+	for _, key in ipairs(EnhanceSelected.COPIED_RAW_FIELDS) do copy(from.getRawMetadata, key) end
+	local ok, keywords = pcall(from.getRawMetadata, from, 'keywords')
+	if ok and type(keywords) == 'table' then
+		for _, keyword in ipairs(keywords) do
+			if pcall(to.addKeyword, to, keyword) then copied = copied + 1 end
+		end
+	end
+	return copied
+end
+
 -- Export, enhance, stack one photo. Returns the new photo, or nil and a message.
 function EnhanceSelected.processPhoto(args)
 	local photo, catalog = args.photo, args.catalog
@@ -138,7 +170,10 @@ function EnhanceSelected.processPhoto(args)
 	local added
 	local status, err = pcall(catalog.withWriteAccessDo, catalog,
 		LOC "$$$/RetouchBridge/AddUndo=Add enhanced photo",
-		function() added = catalog:addPhoto(target, photo, 'above') end,
+		function()
+			added = catalog:addPhoto(target, photo, 'above')
+			EnhanceSelected.copyMetadata(photo, added)
+		end,
 		{ timeout = 60 })
 	if not status or not added then
 		-- The file is kept: the work is done, only the catalog step failed.

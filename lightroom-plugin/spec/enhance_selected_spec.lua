@@ -139,6 +139,19 @@ describe('Enhance selected photos, against the real bridge #bridge', function()
 		assert.matches('Re%-pair', lastMessage().message)
 	end)
 
+	it('the stacked photo carries the original\'s keywords, IPTC text, rating and label', function()
+		local photo = original('portrait.CR2', 'RAW', { TIFF16 = Env.fixture('photo16.tif') }, {
+			metadata = { title = 'Ana', caption = 'Studio, March', copyright = '© 2024 Jo', creator = 'Jo',
+				rating = 4, colorNameForLabel = 'red' },
+			keywords = { 'portrait', 'studio' },
+		})
+		Lr.catalog.targetPhotos = { photo }
+		runMenuItem()
+		local added = Lr.catalog.added[1].photo
+		assert.are.same(photo.metadata, added.metadata)
+		assert.are.same({ 'portrait', 'studio' }, added.keywords)
+	end)
+
 	it('closing the dialog with Cancel changes nothing', function()
 		Lr.modalAnswer = 'cancel'
 		Lr.catalog.targetPhotos = { original('x.CR2', 'RAW', { TIFF16 = Env.fixture('photo16.tif') }) }

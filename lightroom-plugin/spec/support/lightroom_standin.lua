@@ -396,18 +396,33 @@ function Lr.newPhoto(args)
 	return photo
 end
 
+-- Catalog metadata the user typed lives in photo.metadata (IPTC text, rating, label, ...)
+-- and photo.keywords; Lightroom refuses changes outside withWriteAccessDo.
 function Photo:getRawMetadata(key)
 	if key == 'path' then return self.path end
 	if key == 'fileFormat' then return self.fileFormat end
 	if key == 'isVirtualCopy' then return self.isVirtualCopy or false end
 	if key == 'uuid' then return self.uuid or self.path end
-	error('stand-in photo has no raw metadata ' .. tostring(key))
+	if key == 'keywords' then return self.keywords or {} end
+	return (self.metadata or {})[key]
 end
 
 function Photo:getFormattedMetadata(key)
 	if key == 'fileName' then return LrPathUtils.leafName(self.path) end
 	if key == 'copyName' then return self.copyName end
-	error('stand-in photo has no formatted metadata ' .. tostring(key))
+	return (self.metadata or {})[key]
+end
+
+function Photo:setRawMetadata(key, value)
+	assert(Lr.catalog.inWrite, 'setRawMetadata called outside catalog:withWriteAccessDo')
+	self.metadata = self.metadata or {}
+	self.metadata[key] = value
+end
+
+function Photo:addKeyword(keyword)
+	assert(Lr.catalog.inWrite, 'addKeyword called outside catalog:withWriteAccessDo')
+	self.keywords = self.keywords or {}
+	table.insert(self.keywords, keyword)
 end
 
 function Lr.newCatalog()
