@@ -58,23 +58,28 @@ function Enhancer.writeAtomically(path, bytes)
 	local closed, closeErr = f:close()
 	local attrs = LrFileUtils.fileAttributes(temp)
 	if not ok or not closed or not attrs or attrs.fileSize ~= #bytes then
-		os.remove(temp)
+		LrFileUtils.delete(temp)
 		return nil, string.format('could not write %s (%s)', path, tostring(writeErr or closeErr or 'short write'))
 	end
-	-- POSIX rename replaces atomically; Windows refuses an existing target, so move the
-	-- old file aside first and put it back if the second rename fails.
-	if os.rename(temp, path) then return true end
-	if LrFileUtils.exists(path) then
+	-- POSIX rename replaces the file in one step.
+	if type(os.rename) == 'function' and os.rename(temp, path) then return true end
+	if not LrFileUtils.exists(path) then
+		if LrFileUtils.move(temp, path) ~= false and LrFileUtils.exists(path) then return true end
+	else
+		-- Windows (or no os.rename): nothing replaces an existing file, so park the old one,
+		-- move the new one in, and put the old one back if that fails.
 		local aside = Enhancer.tempPathBeside(path, 'rb-old')
-		if os.rename(path, aside) then
-			if os.rename(temp, path) then
-				os.remove(aside)
+		LrFileUtils.move(path, aside)
+		if not LrFileUtils.exists(path) then
+			LrFileUtils.move(temp, path)
+			if LrFileUtils.exists(path) and not LrFileUtils.exists(temp) then
+				LrFileUtils.delete(aside)
 				return true
 			end
-			os.rename(aside, path)
+			LrFileUtils.move(aside, path)
 		end
 	end
-	os.remove(temp)
+	LrFileUtils.delete(temp)
 	return nil, 'could not replace ' .. path
 end
 

@@ -114,6 +114,18 @@ describe('Enhancer', function()
 		assert.are.same({ 'a.bin' }, Scratch.list(dir))
 	end)
 
+	it('writeAtomically without os.rename (as on Windows) still replaces the file whole', function()
+		local path = Scratch.write(dir .. '/b.bin', 'old')
+		local rename = os.rename
+		os.rename = nil -- luacheck: ignore
+		local ok, err = pcall(Enhancer.writeAtomically, path, 'new contents')
+		os.rename = rename -- luacheck: ignore
+		assert.is_true(ok, err)
+		assert.are.equal('new contents', Scratch.read(path))
+		assert(Enhancer.writeAtomically(dir .. '/c.bin', 'fresh'))
+		assert.are.same({ 'b.bin', 'c.bin' }, Scratch.list(dir))
+	end)
+
 	it('recognises the formats the bridge writes', function()
 		assert.is_true(Enhancer.looksLike('tiff', 'MM\0*rest'))
 		assert.is_true(Enhancer.looksLike('png', '\137PNG\r\n\26\nrest'))
