@@ -7,7 +7,8 @@ Enhancer.enhanceFile {
 } -> true | nil, message
 
 Between steps the image travels as TIFF (lossless, 16-bit, ICC and EXIF kept);
-only the last step asks for the format the user wants on disk.
+only the last step asks for the format the user wants on disk. XMP and IPTC that
+Lightroom wrote into the render are carried into the result (Metadata.lua).
 The result is written next to `output` under a temporary name and renamed over it
 only once complete, so a failure never leaves a half-written file where the
 user's file was: `output` is either untouched or fully replaced.
@@ -15,6 +16,8 @@ user's file was: `output` is either untouched or fully replaced.
 
 local LrPathUtils = import 'LrPathUtils'
 local LrFileUtils = import 'LrFileUtils'
+
+local Metadata = require 'Metadata'
 
 local Enhancer = {}
 
@@ -49,15 +52,38 @@ function Enhancer.tempPathBeside(path, tag)
 	return candidate
 end
 
--- Writes bytes to path: temp file, size check, then rename into place.
-function Enhancer.writeAtomically(path, bytes)
+local CHUNK = 1024 * 1024
+
+-- Writes `content` to an open file: a string, or a Metadata plan (string ranges written in
+-- chunks so a big result is never copied whole, then small patches at given offsets).
+local function writeContent(f, content)
+	if type(content) == 'string' then return f:write(content) end
+	for _, piece in ipairs(content.pieces) do
+		local s, first, last = piece[1], piece[2], piece[3]
+		for pos = first, last, CHUNK do
+			local ok, err = f:write(s:sub(pos, math.min(pos + CHUNK - 1, last)))
+			if not ok then return nil, err end
+		end
+	end
+	for _, patch in ipairs(content.patches or {}) do
+		f:seek('set', patch.offset)
+		local ok, err = f:write(patch.data)
+		if not ok then return nil, err end
+	end
+	return true
+end
+
+-- Writes content (a string or a Metadata plan) to path: temp file, size check, then
+-- rename into place.
+function Enhancer.writeAtomically(path, content)
+	local expected = type(content) == 'string' and #content or content.size
 	local temp = Enhancer.tempPathBeside(path, 'rb-write')
 	local f, err = io.open(temp, 'wb')
 	if not f then return nil, string.format('cannot write in %s (%s)', LrPathUtils.parent(path), tostring(err)) end
-	local ok, writeErr = f:write(bytes)
+	local ok, writeErr = writeContent(f, content)
 	local closed, closeErr = f:close()
 	local attrs = LrFileUtils.fileAttributes(temp)
-	if not ok or not closed or not attrs or attrs.fileSize ~= #bytes then
+	if not ok or not closed or not attrs or attrs.fileSize ~= expected then
 		LrFileUtils.delete(temp)
 		return nil, string.format('could not write %s (%s)', path, tostring(writeErr or closeErr or 'short write'))
 	end
@@ -112,7 +138,9 @@ function Enhancer.enhanceFile(args)
 		end
 		bytes, image, name = result, result, string.format('step%d.tif', i)
 	end
-	local ok, writeErr = Enhancer.writeAtomically(args.output, bytes)
+	-- Keywords, captions and IPTC fields Lightroom wrote into the render, if the bridge dropped them.
+	local content = Metadata.plan(bytes, Metadata.read(args.input)) or bytes
+	local ok, writeErr = Enhancer.writeAtomically(args.output, content)
 	if not ok then return nil, 'Could not save the enhanced photo: ' .. writeErr end
 	return true
 end

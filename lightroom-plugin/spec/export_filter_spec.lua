@@ -62,6 +62,9 @@ describe('AI Enhance export filter, against the real bridge #bridge', function()
 			assert.are.equal(16, out.bits)
 			assert.are.equal(3, out.channels)
 			assert.are.equal(input.icc, out.icc)
+			-- Lightroom's keywords and captions (XMP, IPTC) are in the enhanced file too.
+			assert.are.equal(input.xmp, out.xmp)
+			assert.are.equal(input.iptc, out.iptc)
 		end
 		assert.are.same({ 'A.tif', 'B.tif' }, Scratch.list(dest))
 		assert.are.equal(2, #Lr.requests - 2, 'health and token checked once, then one call per photo')
@@ -86,6 +89,8 @@ describe('AI Enhance export filter, against the real bridge #bridge', function()
 		assert.are.equal('jpeg', out.format)
 		assert.are.same({ 128, 96, 8 }, { out.width, out.height, out.bits })
 		assert.are.equal(ImageInfo.readAll(Env.fixture('icc.bin')), out.icc)
+		assert.are.equal(ImageInfo.readAll(Env.fixture('xmp.bin')), out.xmp)
+		assert.truthy(out.photoshop:find(ImageInfo.readAll(Env.fixture('iptc.bin')), 1, true))
 		assert.are.same({ 'C.jpg' }, Scratch.list(dest))
 	end)
 

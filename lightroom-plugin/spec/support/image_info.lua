@@ -48,9 +48,13 @@ local function tiff(data)
 		bits = tags[258] and tags[258].first or 1,
 		channels = tags[277] and tags[277].first or 1,
 	}
-	if tags[34675] then
-		info.icc = data:sub(tags[34675].pos, tags[34675].pos + tags[34675].size - 1)
+	local function bytes(tag)
+		local t = tags[tag]
+		return t and data:sub(t.pos, t.pos + t.size - 1)
 	end
+	info.icc = bytes(34675)
+	info.xmp = bytes(700)
+	info.iptc = bytes(33723)
 	info.hasExif = tags[34665] ~= nil
 	return info
 end
@@ -94,6 +98,10 @@ local function jpeg(data)
 			iccChunks[segment:byte(13)] = segment:sub(15)
 		elseif marker == 0xE1 and segment:sub(1, 6) == 'Exif\0\0' then
 			info.hasExif = true
+		elseif marker == 0xE1 and segment:sub(1, 29) == 'http://ns.adobe.com/xap/1.0/\0' then
+			info.xmp = segment:sub(30)
+		elseif marker == 0xED and segment:sub(1, 14) == 'Photoshop 3.0\0' then
+			info.photoshop = segment:sub(15)
 		end
 		pos = pos + 2 + len
 	end
