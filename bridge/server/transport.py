@@ -28,9 +28,7 @@ TEXT_LIMIT = 1 << 20
 CHUNK = 1 << 20
 STREAM_ABOVE = 8 << 20
 SEND_SLICE = 4 << 20
-OUTPUT_FORMATS = ("png", "tiff", "jpeg", "webp", "raw")
-MIME = {"png": "image/png", "tiff": "image/tiff", "jpeg": "image/jpeg", "webp": "image/webp",
-        "raw": "application/octet-stream"}
+OUTPUT_FORMATS = tuple(codecs.FORMATS)
 
 
 @dataclass
@@ -236,11 +234,11 @@ async def pixels_response(request: web.Request, image: Image, fmt: str, quality:
     loop = asyncio.get_running_loop()
     body = await loop.run_in_executor(None, encode_body, image, fmt, quality)
     if len(body) <= STREAM_ABOVE:
-        return web.Response(body=body, content_type=MIME[fmt], headers=headers)
+        return web.Response(body=body, content_type=codecs.FORMATS[fmt].mime, headers=headers)
     # Large answers go out in slices of the result's own memory: handing the whole
     # buffer to the transport at once makes asyncio copy everything the socket
     # did not take immediately.
-    resp = web.StreamResponse(headers={**headers, "Content-Type": MIME[fmt]})
+    resp = web.StreamResponse(headers={**headers, "Content-Type": codecs.FORMATS[fmt].mime})
     resp.content_length = len(body)
     await resp.prepare(request)
     view = memoryview(body).cast("B")
