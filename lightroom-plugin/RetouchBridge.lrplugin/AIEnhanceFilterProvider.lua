@@ -1,7 +1,7 @@
 --[[ Export post-process action "AI Enhance" (LrExportFilterProvider).
 
-For each rendition: let Lightroom render it (as a 16-bit TIFF in a temp folder when
-"Render as 16-bit TIFF" is on), send it through the chosen bridge steps, write the
+For each rendition: let Lightroom render it (for JPEG exports, as a 16-bit TIFF in a
+temp folder when "Render as 16-bit TIFF" is on), send it through the chosen bridge steps, write the
 result over the rendition's destination in the export's own format, then report
 with renditionIsDone. A failure marks only that photo failed, with what to do.
 ]]
@@ -38,10 +38,11 @@ local function newTempFolder()
 	return dir
 end
 
--- Whether the render must be changed to a 16-bit TIFF for this export.
-local function wantsForcedRender(settings, lrFormat, bitDepth)
-	if not settings.rb_force16 then return false end
-	return not (lrFormat == 'TIFF' and tonumber(bitDepth) == 16)
+-- Whether Lightroom should render a 16-bit TIFF for the AI steps instead of the export's
+-- own format. Only JPEG exports need it: the bridge answers at the depth it is given, so
+-- for TIFF and PNG the render already has the depth the user chose for the file.
+function Provider.wantsForcedRender(settings, lrFormat)
+	return settings.rb_force16 == true and lrFormat == 'JPEG'
 end
 
 function Provider.postProcessRenderedPhotos(functionContext, filterContext)
@@ -63,7 +64,7 @@ function Provider.postProcessRenderedPhotos(functionContext, filterContext)
 	end
 
 	local force = valid and not blocked and #plan > 0
-		and wantsForcedRender(settings, lrFormat, props.LR_export_bitDepth)
+		and Provider.wantsForcedRender(settings, lrFormat)
 	local tempDir
 	if force then
 		tempDir = newTempFolder()

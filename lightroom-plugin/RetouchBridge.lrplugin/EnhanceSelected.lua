@@ -33,8 +33,11 @@ local SUFFIX = '-enhanced'
 
 -- Export settings for a full-quality render: full size, no sharpening, no watermark,
 -- all metadata, written into our temp folder.
-function EnhanceSelected.exportSettingsFor(photo, stackFormat, folder)
-	local settings = {
+function EnhanceSelected.exportSettingsFor(photo, settings, folder)
+	local stackFormat = settings.rb_stackFormat
+	-- A transparent background needs a format with alpha: never JPEG then.
+	local jpegAllowed = settings.rb_background ~= 'remove'
+	local out = {
 		LR_exportServiceProvider = 'com.adobe.ag.export.file',
 		LR_export_destinationType = 'specificFolder',
 		LR_export_destinationPathPrefix = folder,
@@ -51,17 +54,17 @@ function EnhanceSelected.exportSettingsFor(photo, stackFormat, folder)
 		LR_reimportExportedPhoto = false,
 		LR_export_postProcessing = 'doNothing',
 	}
-	if stackFormat == 'original' and photo:getRawMetadata('fileFormat') == 'JPG' then
-		settings.LR_format = 'JPEG'
-		settings.LR_jpeg_quality = 1
-		settings.LR_export_colorSpace = 'sRGB'
+	if stackFormat == 'original' and jpegAllowed and photo:getRawMetadata('fileFormat') == 'JPG' then
+		out.LR_format = 'JPEG'
+		out.LR_jpeg_quality = 1
+		out.LR_export_colorSpace = 'sRGB'
 	else
-		settings.LR_format = 'TIFF'
-		settings.LR_export_bitDepth = 16
-		settings.LR_tiff_compressionMethod = 'compressionMethod_ZIP'
-		settings.LR_export_colorSpace = stackFormat == 'tiff16prophoto' and 'ProPhotoRGB' or 'AdobeRGB'
+		out.LR_format = 'TIFF'
+		out.LR_export_bitDepth = 16
+		out.LR_tiff_compressionMethod = 'compressionMethod_ZIP'
+		out.LR_export_colorSpace = stackFormat == 'tiff16prophoto' and 'ProPhotoRGB' or 'AdobeRGB'
 	end
-	return settings
+	return out
 end
 
 -- "<folder of the original>/<name>-enhanced.<ext>", never an existing file.
@@ -146,7 +149,7 @@ function EnhanceSelected.processPhoto(args)
 	if photo:getRawMetadata('fileFormat') == 'VIDEO' then
 		return nil, 'Videos cannot be enhanced.'
 	end
-	local exportSettings = EnhanceSelected.exportSettingsFor(photo, args.settings.rb_stackFormat, args.folder)
+	local exportSettings = EnhanceSelected.exportSettingsFor(photo, args.settings, args.folder)
 	local session = LrExportSession { photosToExport = { photo }, exportSettings = exportSettings }
 	local rendered, renderMessage
 	for _, rendition in session:renditions {} do

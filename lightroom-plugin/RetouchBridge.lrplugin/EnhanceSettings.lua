@@ -145,13 +145,14 @@ function EnhanceSettings.plan(settings)
 	return steps
 end
 
-function EnhanceSettings.synopsis(settings)
+-- One line for the collapsed export section; lrFormat (optional) is the export's format.
+function EnhanceSettings.synopsis(settings, lrFormat)
 	local steps = EnhanceSettings.plan(settings)
 	if #steps == 0 then return 'No AI steps chosen' end
 	local labels = {}
 	for i, step in ipairs(steps) do labels[i] = step.label end
 	local text = table.concat(labels, ' > ')
-	if EnhanceSettings.read(settings).rb_force16 then text = text .. ' (16-bit render)' end
+	if lrFormat == 'JPEG' and EnhanceSettings.read(settings).rb_force16 then text = text .. ' (16-bit render)' end
 	return text
 end
 

@@ -30,7 +30,8 @@ end
 -- Keeps rb_synopsis (and rb_warning, for the export dialog) in step with the settings.
 function SettingsView.observe(propertyTable, lrFormatKey)
 	local function update()
-		propertyTable.rb_synopsis = EnhanceSettings.synopsis(propertyTable)
+		propertyTable.rb_synopsis = EnhanceSettings.synopsis(propertyTable, lrFormatKey and propertyTable[lrFormatKey])
+		propertyTable.rb_warning = ''
 		if lrFormatKey then
 			local ok, message = EnhanceSettings.validate(propertyTable, propertyTable[lrFormatKey])
 			propertyTable.rb_warning = ok and '' or message
@@ -81,7 +82,7 @@ function SettingsView.controls(f, propertyTable)
 			label(f, ''),
 			f:checkbox {
 				-- luacheck: no max line length
-				title = LOC "$$$/RetouchBridge/Force16=Render as 16-bit TIFF for the AI steps (best quality; the file is still saved in the format chosen above)",
+				title = LOC "$$$/RetouchBridge/Force16=For JPEG exports, render a 16-bit TIFF for the AI steps (best quality; the file is still saved as JPEG)",
 				value = bind 'rb_force16',
 			},
 		},

@@ -84,6 +84,22 @@ describe('Enhance selected photos, against the real bridge #bridge', function()
 		assert.are.equal('JPEG', Lr.sessions[1].exportSettings.LR_format)
 	end)
 
+	it('background removal never stacks a JPEG, even with "same as the original"', function()
+		Lr.prefs.rb_stackFormat = 'original'
+		Lr.prefs.rb_upscale, Lr.prefs.rb_background = false, 'remove'
+		Lr.catalog.targetPhotos = { original('shoe.jpg', 'JPG', { TIFF16 = Env.fixture('photo16.tif') }) }
+		-- main has no remove-background yet: capture that call and answer as the bridge would.
+		Lr.intercept = function(req)
+			if req.url:find('/v1/ops/remove-background', 1, true) then
+				return ImageInfo.readAll(Env.fixture('photo16.tif')), { status = 200 }
+			end
+		end
+		runMenuItem()
+		assert.are.equal('TIFF', Lr.sessions[1].exportSettings.LR_format)
+		assert.matches('/v1/ops/remove%-background%?format=tiff$', Lr.requests[#Lr.requests].url)
+		assert.are.equal(library .. '/shoe-enhanced.tif', Lr.catalog.added[1].path)
+	end)
+
 	it('cancel stops after the photo in hand: it is stacked, the rest are not started', function()
 		local photos = {}
 		for i = 1, 3 do

@@ -94,6 +94,17 @@ describe('AI Enhance export filter, against the real bridge #bridge', function()
 		assert.are.same({ 'C.jpg' }, Scratch.list(dest))
 	end)
 
+	it('an 8-bit TIFF export stays 8-bit: no 16-bit render is forced', function()
+		local context = runFilter(Lr.filterContext {
+			propertyTable = settings { LR_export_bitDepth = 8 }, destinationDir = dest,
+			photos = { photo('N.cr2', { TIFF = Env.fixture('photo8.tif'), TIFF16 = Env.fixture('photo16.tif') }) },
+		})
+		assert.are.same({ success = true }, outcome(context, 1))
+		assert.are.equal('TIFF', context.sources[1].renderedAs)
+		local out = ImageInfo.read(dest .. '/N.tif')
+		assert.are.same({ 'tiff', 128, 96, 8 }, { out.format, out.width, out.height, out.bits })
+	end)
+
 	it('without "16-bit render" the JPEG Lightroom rendered is enhanced in place, EXIF kept', function()
 		local context = runFilter(Lr.filterContext {
 			propertyTable = settings { LR_format = 'JPEG', LR_jpeg_quality = 0.8, rb_force16 = false },

@@ -61,6 +61,8 @@ describe('the plug-in package', function()
 		props.LR_format = 'PNG'
 		assert.are.equal('', props.rb_warning)
 		props.rb_faces = true
+		assert.are.equal('Restore faces > Upscale x2 > Remove background', props.rb_synopsis)
+		props.LR_format = 'JPEG'
 		assert.are.equal('Restore faces > Upscale x2 > Remove background (16-bit render)', props.rb_synopsis)
 	end)
 

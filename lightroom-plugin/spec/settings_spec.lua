@@ -62,7 +62,9 @@ describe('EnhanceSettings', function()
 
 	it('describes the plan in one line', function()
 		assert.are.equal('Restore faces > Upscale x4 (16-bit render)',
-			EnhanceSettings.synopsis(with { rb_faces = true, rb_upscaleScale = 4 }))
+			EnhanceSettings.synopsis(with { rb_faces = true, rb_upscaleScale = 4 }, 'JPEG'))
+		assert.are.equal('Restore faces > Upscale x4',
+			EnhanceSettings.synopsis(with { rb_faces = true, rb_upscaleScale = 4 }, 'TIFF'))
 	end)
 
 	it('maps Lightroom formats to bridge formats with JPEG quality as a percentage', function()

@@ -26,7 +26,7 @@ local PLUGIN_DIR = (os.getenv('RB_PLUGIN_DIR') or 'RetouchBridge.lrplugin')
 
 function Lr.reset()
 	Lr.requests = {}          -- every LrHttp call: { method, url, headers (lower-case map), body, timeout }
-	Lr.intercept = nil        -- function(request) -> body, headers: answer without the network
+	Lr.intercept = nil        -- function(request) -> body, headers: answer without the network (nil: go on)
 	Lr.onRequest = nil        -- function(request): runs before each request goes out
 	Lr.messages = {}          -- LrDialogs.message / showError calls
 	Lr.modalAnswer = 'ok'     -- what presentModalDialog answers
@@ -207,7 +207,10 @@ local function request(method, url, body, headers, timeout)
 	local req = { method = method, url = url, headers = headerMap(headers), body = body, timeout = timeout }
 	Lr.requests[#Lr.requests + 1] = req
 	if Lr.onRequest then Lr.onRequest(req) end
-	if Lr.intercept then return Lr.intercept(req) end
+	if Lr.intercept then
+		local answer, answerHeaders = Lr.intercept(req)
+		if answer ~= nil or answerHeaders ~= nil then return answer, answerHeaders end
+	end
 	local sendHeaders = {}
 	for k, v in pairs(req.headers) do sendHeaders[k] = v end
 	if body then sendHeaders['content-length'] = tostring(#body) end
