@@ -207,6 +207,16 @@ def choose_format(requested: str | None, source_format: str, image: Image) -> st
     return fmt
 
 
+def convert_depth(image: Image, depth: str) -> Image:
+    """?depth=8|16|32: what a client wants to receive, whatever the result's own depth."""
+    from bridge.imaging.depth import to_float, to_uint8, to_uint16
+
+    convert = {"8": to_uint8, "16": to_uint16, "32": to_float}.get(depth)
+    if convert is None:
+        raise InvalidParams("depth must be 8, 16 or 32")
+    return image.with_pixels(convert(image.pixels))
+
+
 def pixel_headers(image: Image, bounds: Bounds, result: OpResult, job_id: str,
                   has_mask: bool) -> dict[str, str]:
     return {
