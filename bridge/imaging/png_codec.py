@@ -14,11 +14,11 @@ import numpy as np
 
 from bridge.errors import InvalidInput
 from bridge.imaging import exif as exif_tags
-from bridge.imaging.codec_util import as_hwc, swap_red_blue, swap_red_blue_in_place, to_uint16
+from bridge.imaging.codec_util import as_hwc, oriented_image, swap_red_blue, swap_red_blue_in_place
+from bridge.imaging.depth import to_uint16
 from bridge.imaging.formats import Header
 from bridge.imaging.geometry import Extent
 from bridge.imaging.image import Image
-from bridge.imaging.orientation import apply_orientation
 from bridge.imaging.png_chunks import (
     encode_plain,
     metadata_chunks,
@@ -46,12 +46,7 @@ def decode(data: bytes | memoryview, head: Header) -> Image:
     else:
         swap_red_blue_in_place(pixels)
     exif = exif_tags.strip_prefix(info.exif) if info.exif else None
-    orientation = exif_tags.orientation(exif)
-    if orientation != 1:
-        pixels = apply_orientation(pixels, orientation)
-        exif = exif_tags.reset_orientation(exif)  # type: ignore[arg-type]
-    return Image(pixels, icc=info.icc, exif=exif, source_format="png",
-                 metadata={"orientation": orientation} if orientation != 1 else {})
+    return oriented_image(pixels, info.icc, exif, "png")
 
 
 def _grey_layout(pixels: np.ndarray, trns: bytes | None, bit_depth: int) -> np.ndarray:

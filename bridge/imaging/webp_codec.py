@@ -16,11 +16,11 @@ from PIL import Image as PILImage
 
 from bridge.errors import InvalidInput, UnsupportedFormat
 from bridge.imaging import exif as exif_tags
-from bridge.imaging.codec_util import as_hwc, swap_red_blue_in_place, to_uint8
+from bridge.imaging.codec_util import as_hwc, oriented_image, swap_red_blue_in_place
+from bridge.imaging.depth import to_uint8
 from bridge.imaging.formats import Header
 from bridge.imaging.geometry import Extent
 from bridge.imaging.image import Image
-from bridge.imaging.orientation import apply_orientation
 
 
 @dataclass
@@ -92,13 +92,7 @@ def decode(data: bytes | memoryview, head: Header) -> Image:
     if pixels is None:
         raise InvalidInput("the WebP's image data is corrupt and could not be decoded")
     pixels = swap_red_blue_in_place(as_hwc(pixels))
-    exif = info.exif
-    orientation = exif_tags.orientation(exif)
-    if orientation != 1:
-        pixels = apply_orientation(pixels, orientation)
-        exif = exif_tags.reset_orientation(exif)  # type: ignore[arg-type]
-    return Image(pixels, icc=info.icc, exif=exif, source_format="webp",
-                 metadata={"orientation": orientation} if orientation != 1 else {})
+    return oriented_image(pixels, info.icc, info.exif, "webp")
 
 
 def write(image: Image, fh: BinaryIO, quality: int) -> None:
