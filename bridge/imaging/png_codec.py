@@ -1,7 +1,7 @@
 """PNG: 8 and 16 bits, grey, grey+alpha, RGB, RGBA; palettes and 1-bit become 8-bit.
 
 Pixels go through OpenCV (libpng), which unlike Pillow handles 16-bit colour;
-the ICC profile and EXIF travel through png_chunks. OpenCV returns BGR(A) and
+the ICC profile, EXIF, XMP and IPTC travel through png_chunks. OpenCV returns BGR(A) and
 turns grey+alpha into BGRA, so both are mapped back here.
 """
 
@@ -46,7 +46,7 @@ def decode(data: bytes | memoryview, head: Header) -> Image:
     else:
         swap_red_blue_in_place(pixels)
     exif = exif_tags.strip_prefix(info.exif) if info.exif else None
-    return oriented_image(pixels, info.icc, exif, "png")
+    return oriented_image(pixels, info.icc, exif, "png", xmp=info.xmp, iptc=info.iptc)
 
 
 def _grey_layout(pixels: np.ndarray, trns: bytes | None, bit_depth: int) -> np.ndarray:
@@ -69,7 +69,7 @@ def _grey_layout(pixels: np.ndarray, trns: bytes | None, bit_depth: int) -> np.n
 def write(image: Image, fh: BinaryIO, quality: int) -> None:
     """8- and 16-bit as they are; float becomes 16-bit (PNG has no float samples)."""
     pixels = image.pixels if image.depth in (8, 16) else to_uint16(image.pixels)
-    extra = metadata_chunks(image.icc, image.exif)
+    extra = metadata_chunks(image.icc, image.exif, image.xmp, image.iptc)
     if pixels.shape[2] == 2:
         pieces: list = encode_plain(pixels, color_type=4)
         pieces[2:2] = extra
