@@ -5,9 +5,11 @@ nor writes the colour profile, EXIF, XMP or IPTC as bytes, so we handle those
 chunks here, with their CRCs checked on the way in and computed on the way out.
 
 XMP is an uncompressed iTXt chunk with the keyword "XML:com.adobe.xmp" (Adobe's
-XMP specification). PNG has no standard place for IPTC; we use the one
-ImageMagick and ExifTool read and write: a zTXt chunk "Raw profile type iptc"
-whose text is a newline, the name "iptc", the length and the bytes in hex.
+XMP specification). PNG has no standard place for IPTC or Photoshop's resources;
+we use the one ImageMagick and ExifTool read and write: zTXt chunks "Raw profile
+type iptc" and "Raw profile type 8bim" whose text is a newline, the profile's
+name, its length and its bytes in hex. Like ImageMagick, the 8bim profile holds
+the IPTC record too (it is what ImageMagick puts in a JPEG's APP13).
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ _MAX_TEXT = 64 << 20  # the same guard for a compressed text chunk
 TEXT_KINDS = (b"tEXt", b"zTXt", b"iTXt")
 XMP_KEYWORD = b"XML:com.adobe.xmp"
 IPTC_KEYWORD = b"Raw profile type iptc"
-XMP_RAW_KEYWORD = b"Raw profile type xmp"  # ImageMagick's older way to store XMP
-_KEYWORDS = (XMP_KEYWORD, IPTC_KEYWORD, XMP_RAW_KEYWORD)
+PHOTOSHOP_KEYWORD = b"Raw profile type 8bim"
+XMP_RAW_KEYWORD = b"Raw profile type xmp"  # how ImageMagick stores XMP
+_KEYWORDS = (XMP_KEYWORD, IPTC_KEYWORD, PHOTOSHOP_KEYWORD, XMP_RAW_KEYWORD)
 
 
 @dataclass
@@ -49,6 +52,7 @@ class PngInfo:
     trns: bytes | None = None
     xmp: bytes | None = None
     iptc: bytes | None = None
+    photoshop: bytes | None = None  # resource blocks, IPTC possibly among them
     complete: bool = False  # the chunk list reached IEND inside the data
 
 
@@ -113,6 +117,8 @@ def read_png_info(data: bytes | memoryview) -> PngInfo:
                 raw_xmp = decode_raw_profile(text)
             elif keyword == IPTC_KEYWORD and info.iptc is None and text:
                 info.iptc = _iptc_of(decode_raw_profile(text))
+            elif keyword == PHOTOSHOP_KEYWORD and info.photoshop is None and text:
+                info.photoshop = _without_signature(decode_raw_profile(text))
             continue
         body = bytes(data[pos + 8: pos + 8 + length])
         if kind == b"iCCP" and info.icc is None:
@@ -173,13 +179,17 @@ def raw_profile(name: str, payload: bytes) -> bytes:
     return f"\n{name}\n{len(payload):8d}\n{lines}\n".encode("ascii")
 
 
+def _without_signature(payload: bytes | None) -> bytes | None:
+    """Photoshop resources without the "Photoshop 3.0" header some writers keep."""
+    if payload and payload.startswith(b"Photoshop 3.0\0"):
+        return payload[14:]
+    return payload
+
+
 def _iptc_of(payload: bytes | None) -> bytes | None:
     """IPTC from a raw profile, which some writers wrap in Photoshop resources."""
-    if payload is None:
-        return None
-    if payload.startswith(b"Photoshop 3.0\0"):
-        payload = payload[14:]
-    if payload[:4] in irb.SIGNATURES:
+    payload = _without_signature(payload)
+    if payload and payload[:4] in irb.SIGNATURES:
         return irb.split(payload)[0]
     return payload
 
@@ -204,9 +214,9 @@ def chunk(kind: bytes, body: bytes) -> bytes:
 
 
 def metadata_chunks(icc: bytes | None, exif: bytes | None, xmp: bytes | None = None,
-                    iptc: bytes | None = None) -> list[bytes]:
-    """iCCP, eXIf, XMP iTXt and IPTC zTXt chunks, all for before the pixel data
-    (some Adobe readers ignore XMP that comes after it)."""
+                    iptc: bytes | None = None, photoshop: bytes | None = None) -> list[bytes]:
+    """iCCP, eXIf, XMP iTXt, IPTC and Photoshop zTXt chunks, all for before the pixel
+    data (some Adobe readers ignore XMP that comes after it)."""
     out = []
     if icc:
         out.append(chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc, 9)))
@@ -217,6 +227,9 @@ def metadata_chunks(icc: bytes | None, exif: bytes | None, xmp: bytes | None = N
     if iptc:
         text = zlib.compress(raw_profile("iptc", iptc), 9)
         out.append(chunk(b"zTXt", IPTC_KEYWORD + b"\0\0" + text))
+    if photoshop:
+        text = zlib.compress(raw_profile("8bim", photoshop), 9)
+        out.append(chunk(b"zTXt", PHOTOSHOP_KEYWORD + b"\0\0" + text))
     return out
 
 

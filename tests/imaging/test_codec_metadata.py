@@ -1,7 +1,7 @@
 """XMP, IPTC and Photoshop resources through every codec, checked with independent readers.
 
-What each format carries: PNG XMP and IPTC; TIFF and JPEG XMP, IPTC and the other
-Photoshop resources; WebP XMP only.
+What each format carries: PNG, TIFF and JPEG: XMP, IPTC and the other Photoshop
+resources; WebP: XMP only.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from tests.imaging.helpers import (
 
 FORMATS = ["png", "tiff", "jpeg", "webp"]
 CARRIES = {
-    "png": {"xmp", "iptc"},
+    "png": {"xmp", "iptc", "photoshop_resources"},
     "tiff": {"xmp", "iptc", "photoshop_resources"},
     "jpeg": {"xmp", "iptc", "photoshop_resources"},
     "webp": {"xmp"},
@@ -163,6 +163,12 @@ def test_png_text_chunks_come_before_the_pixels_and_xmp_is_uncompressed() -> Non
     idat = kinds.index((b"IDAT", b""))
     assert kinds.index((b"iTXt", b"XML:com.adobe.xmp")) < idat
     assert kinds.index((b"zTXt", b"Raw profile type iptc")) < idat
+    assert kinds.index((b"zTXt", b"Raw profile type 8bim")) < idat
+
+
+def test_png_without_other_resources_writes_no_8bim_profile() -> None:
+    data = codecs.encode(tagged(pattern(6, 5, 3), photoshop_resources=None), "png")
+    assert b"Raw profile type iptc" in data and b"Raw profile type 8bim" not in data
 
 
 # -- files other programs wrote, read by us -----------------------------------------------
