@@ -16,7 +16,7 @@ import tifffile
 from PIL import Image as PILImage
 from PIL import IptcImagePlugin, PngImagePlugin
 
-from bridge.imaging import codecs, irb, xmp
+from bridge.imaging import codecs, irb, png_chunks, xmp
 from bridge.imaging.geometry import Bounds
 from bridge.imaging.image import Image
 from tests.imaging.helpers import (
@@ -191,15 +191,37 @@ def test_jpeg_photoshop_resources_split_over_segments() -> None:
     assert (out.iptc, out.photoshop_resources) == (IPTC, RESOURCES)
 
 
-def test_large_photoshop_resources_take_several_segments() -> None:
-    big = psir(0x07D1, bytes(range(256)) * 300, name=b"Path 2")  # 76 800 bytes: one segment can't
-    image = tagged(pattern(8, 8, 3), photoshop_resources=RESOURCES + big)
+def test_large_photoshop_resources_take_several_segments_cut_between_resources() -> None:
+    paths = [psir(0x07D1 + i, bytes([i]) * 40_000, name=b"Path %d" % i) for i in range(2)]
+    image = tagged(pattern(8, 8, 3), photoshop_resources=RESOURCES + b"".join(paths))
     data = codecs.encode(image, "jpeg")
-    assert data.count(b"\xff\xedPhotoshop 3.0\0"[2:]) >= 2
+    segments = [s for s in data.split(b"\xff\xed")[1:] if s[2:16] == b"Photoshop 3.0\0"]
+    assert len(segments) == 2  # two 40 KB paths cannot share one 64 KB segment
+    for seg in segments:  # each holds whole resources
+        payload = seg[16: struct.unpack_from(">H", seg)[0]]  # the length counts itself
+        assert sum(len(r.block) for r in irb.resources(payload)) == len(payload)
     out = codecs.decode(data)
-    assert (out.iptc, out.photoshop_resources) == (IPTC, RESOURCES + big)
+    assert (out.iptc, out.photoshop_resources) == (IPTC, image.photoshop_resources)
     with PILImage.open(io.BytesIO(data)) as pil:  # Pillow parses each segment on its own
         assert pil.info["photoshop"][0x0404] == IPTC
+        assert pil.info["photoshop"][0x07D2] == bytes([1]) * 40_000
+
+
+def test_one_resource_larger_than_a_segment_is_split_and_joined_again() -> None:
+    huge = psir(0x07D1, bytes(range(256)) * 300)  # 76 800 bytes
+    image = tagged(pattern(8, 8, 3), photoshop_resources=RESOURCES + huge)
+    out = codecs.decode(codecs.encode(image, "jpeg"))
+    assert (out.iptc, out.photoshop_resources) == (IPTC, RESOURCES + huge)
+
+
+def test_png_text_chunks_already_there_are_kept() -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "made by hand")
+    png = pil_bytes(pattern(4, 4, 3), "PNG", pnginfo=info)
+    pieces = png_chunks.with_chunks(png, png_chunks.metadata_chunks(None, None, XMP_UPRIGHT))
+    with PILImage.open(io.BytesIO(b"".join(bytes(p) for p in pieces))) as pil:
+        assert pil.info["Comment"] == "made by hand"
+        assert pil.info["xmp"] == XMP_UPRIGHT
 
 
 @pytest.mark.parametrize("iptc_type", [4, 7])
