@@ -340,7 +340,7 @@ def write(image: Image, fh: BinaryIO, quality: int) -> None:
             text_tags.append((exif_tags.ORIENTATION, exif_tags.SHORT, 1, value, True))
         children = {t: c for t, c in ifd0.children.items()
                     if t in (exif_tags.EXIF_IFD, exif_tags.GPS_IFD)}
-    text_tags += _metadata_tags(image, order)
+    extra_tags = text_tags + _metadata_tags(image, order)
     c = image.channels
     start = fh.tell()
     tifffile.imwrite(
@@ -349,7 +349,7 @@ def write(image: Image, fh: BinaryIO, quality: int) -> None:
         planarconfig="contig" if c > 1 else None,
         extrasamples=("unassalpha",) if image.has_alpha else None,
         iccprofile=image.icc or None, metadata=None, software=False,
-        byteorder=order, extratags=text_tags,
+        byteorder=order, extratags=extra_tags,
     )
     if children and not exif_tags.add_sub_ifds(fh, start, children, order):
         log.warning("EXIF not written: the TIFF is a BigTIFF")

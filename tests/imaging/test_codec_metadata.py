@@ -359,3 +359,31 @@ def test_jpeg_xmp_too_large_is_left_out_with_a_warning(caplog: pytest.LogCapture
         out = codecs.decode(codecs.encode(Image(pattern(4, 4, 3), xmp=packet, iptc=IPTC), "jpeg"))
     assert out.xmp is None and out.iptc == IPTC
     assert "XMP" in caplog.text
+
+
+# -- broken metadata costs the metadata, never the image ----------------------------------------
+def test_broken_metadata_is_skipped() -> None:
+    jpeg = insert_jpeg_segments(pil_bytes(quadrant_pattern(8, 8), "JPEG"),
+                                photoshop_app13(b"8BIM\x04\x04\0\0\xff\xff\xff\xff cut"))
+    assert codecs.decode(jpeg).iptc is None
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type iptc", "\niptc\n     999\nnot hex at all\n", zip=True)
+    info.add_itxt("XML:com.adobe.xmp", "", zip=False)
+    out = codecs.decode(pil_bytes(pattern(4, 4, 3), "PNG", pnginfo=info))
+    assert (out.iptc, out.pixels.shape) == (None, (4, 4, 3))
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, pattern(4, 4, 3), photometric="rgb", metadata=None,
+                     extratags=[(34377, 1, 5, b"junk!", True)])
+    out = codecs.decode(buf.getvalue())
+    assert (out.iptc, out.photoshop_resources) == (None, None)
+
+
+def test_png_text_bomb_is_refused_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    import zlib
+
+    monkeypatch.setattr(png_chunks, "_MAX_TEXT", 1 << 20)  # the guard, scaled down to stay fast
+    bomb = b"XML:com.adobe.xmp\0\x01\0\0\0" + zlib.compress(b" " * (2 << 20), 9)
+    png = pil_bytes(pattern(4, 4, 3), "PNG")
+    pieces = png_chunks.with_chunks(png, [png_chunks.chunk(b"iTXt", bomb)])
+    out = codecs.decode(b"".join(bytes(p) for p in pieces))
+    assert out.xmp is None and out.pixels.shape == (4, 4, 3)

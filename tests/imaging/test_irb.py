@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import struct
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bridge.imaging import irb
 from tests.imaging.helpers import iptc_dataset, iptc_record, photoshop_resources, psir
 
@@ -69,3 +72,14 @@ def test_extended_dataset_length() -> None:
     extended = b"\x1c\x02\xca" + struct.pack(">HI", 0x8004, len(data)) + data
     record = iptc_record() + extended
     assert irb.iptc_end(record) == len(record)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.integers(0, 199))
+def test_any_bytes_parse_without_raising(junk: bytes, cut: int) -> None:
+    blob = (photoshop_resources() + psir(0x0404, iptc_record()))[:cut] + junk
+    for candidate in (junk, blob, b"8BIM" + junk):
+        irb.split(candidate)
+        irb.join(candidate, iptc_record())
+        irb.strip_iptc_padding(candidate)
+        assert irb.iptc_end(candidate) <= len(candidate)
