@@ -3,9 +3,9 @@
 Markers are read here: the frame header for the size, APP1 for EXIF and XMP,
 APP2 for the ICC profile (which may be split over several segments), APP13 for
 Photoshop's resources with the IPTC record among them (also possibly split).
-Extended XMP (the extra APP1 segments of packets over 64 KB) is not read. CMYK and YCCK JPEGs
-are refused: turning them into RGB needs a colour conversion this lossless core
-does not do silently.
+Extended XMP (the extra APP1 segments of packets over 64 KB) is not read. CMYK
+and YCCK JPEGs are refused: turning them into RGB needs a colour conversion this
+lossless core does not do silently.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """PNG: 8 and 16 bits, grey, grey+alpha, RGB, RGBA; palettes and 1-bit become 8-bit.
 
 Pixels go through OpenCV (libpng), which unlike Pillow handles 16-bit colour;
-the ICC profile, EXIF, XMP and IPTC travel through png_chunks. OpenCV returns BGR(A) and
-turns grey+alpha into BGRA, so both are mapped back here.
+the ICC profile, EXIF, XMP, IPTC and Photoshop's resources travel through
+png_chunks. OpenCV returns BGR(A) and turns grey+alpha into BGRA, so both are
+mapped back here.
 """
 
 from __future__ import annotations

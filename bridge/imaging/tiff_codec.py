@@ -130,8 +130,12 @@ def _read_metadata(lay: TiffLayout, page: tifffile.TiffPage, data: bytes | memor
     iptc = irb.strip_iptc_padding(iptc) if iptc else None
     resources = _raw_tag(page, data, PHOTOSHOP_TAG)
     from_resources, lay.photoshop_resources = irb.split(resources) if resources else (None, None)
-    whole = iptc is not None and irb.iptc_end(iptc) == len(iptc)
-    lay.iptc = iptc if whole else from_resources or iptc
+    # ImageMagick 6 cuts the tag to a quarter, sometimes at a dataset's end: a record
+    # that ends mid-dataset, or one that only begins the resources' copy, is cut short.
+    cut = iptc is not None and (irb.iptc_end(iptc) != len(iptc) or (
+        from_resources is not None and len(from_resources) > len(iptc)
+        and from_resources.startswith(iptc)))
+    lay.iptc = from_resources if (iptc is None or cut) and from_resources else iptc
 
 
 def _raw_tag(page: tifffile.TiffPage, data: bytes | memoryview, code: int) -> bytes | None:

@@ -239,7 +239,10 @@ def test_tiff_from_tifffile(iptc_type: int) -> None:
 
 def test_tiff_iptc_from_the_photoshop_resources_when_the_tag_is_missing_or_cut() -> None:
     blob = RESOURCES + psir(0x0404, IPTC)
-    for extra in ([], [(33723, 7, 20, IPTC[:20], True)]):  # ImageMagick 6 writes the latter
+    at_dataset_end = len(iptc_dataset(1, 90, b"\x1b%G") + iptc_dataset(2, 0, b"\0\x04"))
+    # ImageMagick 6 writes the tag cut to a quarter, which may end mid-dataset or not.
+    for extra in ([], [(33723, 7, 20, IPTC[:20], True)],
+                  [(33723, 7, at_dataset_end, IPTC[:at_dataset_end], True)]):
         buf = io.BytesIO()
         tifffile.imwrite(buf, pattern(6, 5, 3), photometric="rgb", metadata=None,
                          extratags=[(34377, 1, len(blob), blob, True), *extra])
