@@ -21,7 +21,7 @@ SIGNATURES = (b"8BIM", b"MeSa", b"PHUT", b"AgHg", b"DCSR")
 DROPPED = frozenset({
     0x0409, 0x040C,  # thumbnails of the old pixels
     0x0400, 0x0402, 0x0414, 0x042D, 0x0430,  # layer state, groups and ids: we flatten
-    0x03EE, 0x0415, 0x041D, 0x0435,  # extra (alpha) channel names, ids and options
+    0x03EE, 0x03EF, 0x0415, 0x041D, 0x0435,  # extra (alpha) channel names, ids, display
     0x040F, 0x0422, 0x0423, 0x0424,  # copies of the ICC profile, EXIF and XMP
 })
 
