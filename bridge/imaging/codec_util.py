@@ -8,19 +8,24 @@ import cv2
 import numpy as np
 
 from bridge.imaging import exif as exif_tags
+from bridge.imaging import xmp as xmp_tags
 from bridge.imaging.image import Image, SourceFormat
 from bridge.imaging.orientation import apply_orientation
 
 
 def oriented_image(pixels: np.ndarray, icc: bytes | None, exif: bytes | None,
-                   source_format: SourceFormat) -> Image:
-    """The decoded Image with EXIF orientation applied once and reset to 1 in the EXIF."""
+                   source_format: SourceFormat, *, xmp: bytes | None = None,
+                   iptc: bytes | None = None, photoshop_resources: bytes | None = None) -> Image:
+    """The decoded Image with EXIF orientation applied once and reset to 1 in the EXIF
+    (and in the XMP's tiff:Orientation, so no viewer turns the pixels again)."""
     orientation = exif_tags.orientation(exif)
     if orientation != 1:
         pixels = apply_orientation(pixels, orientation)
         exif = exif_tags.reset_orientation(exif)  # type: ignore[arg-type]
+        xmp = xmp_tags.reset_orientation(xmp) if xmp else xmp
     return Image(pixels, icc=icc, exif=exif, source_format=source_format,
-                 metadata={"orientation": orientation} if orientation != 1 else {})
+                 metadata={"orientation": orientation} if orientation != 1 else {},
+                 xmp=xmp, iptc=iptc, photoshop_resources=photoshop_resources)
 
 
 def swap_red_blue(pixels: np.ndarray) -> np.ndarray:
