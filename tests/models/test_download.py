@@ -78,7 +78,7 @@ def test_server_that_ignores_range_starts_over(file_server: FileServer, tmp_path
 
 def test_checksum_mismatch_leaves_nothing(file_server: FileServer, tmp_path: Path) -> None:
     url = file_server.add("model.pth", DATA[:-1] + b"x")
-    with pytest.raises(ChecksumMismatch, match="checksum mismatch.*deleted") as info:
+    with pytest.raises(ChecksumMismatch, match=r"checksum mismatch.*deleted") as info:
         download(url, tmp_path / "model.pth", sha256=SHA)
     assert info.value.details["expected"] == SHA
     assert leftovers(tmp_path) == []
