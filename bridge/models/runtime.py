@@ -482,7 +482,8 @@ class ModelCache:
             for key in [k for k in self._items if predicate(k)]:
                 del self._items[key]
 
-    def keys(self) -> list[Any]:
+    def loaded(self) -> list[Any]:
+        """Cache keys, least recently used first."""
         with self._lock:
             return list(self._items)
 

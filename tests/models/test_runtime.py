@@ -189,8 +189,8 @@ def test_cache_evicts_least_recently_used_beyond_budget() -> None:
     cache.put("b", b)
     assert cache.get("a") is a  # a is now the most recent
     assert cache.put("c", c) == ["b"]
-    assert cache.keys() == ["a", "c"]
+    assert cache.loaded() == ["a", "c"]
     huge = runtime.ModelCache(budget_bytes=1)
     huge.put("a", a)
-    assert huge.keys() == ["a"]  # a model larger than the budget still loads, alone
+    assert huge.loaded() == ["a"]  # a model larger than the budget still loads, alone
     assert huge.put("b", b) == ["a"]

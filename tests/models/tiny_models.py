@@ -83,7 +83,7 @@ def scunet(seed: int = 0) -> dict[str, Any]:
     from spandrel.architectures.SCUNet import SCUNet
 
     _seeded(seed)
-    return dict(SCUNet(config=[1, 1, 1, 1, 1, 1, 1], dim=16).state_dict())
+    return dict(SCUNet(config=[1, 1, 1, 1, 1, 1, 1], dim=64).state_dict())
 
 
 def fbcnn(seed: int = 0) -> dict[str, Any]:
