@@ -188,7 +188,7 @@ def test_denoise_strength_uses_the_blended_model(models, tmp_path) -> None:
 # -- errors, memory, progress ------------------------------------------------------------
 def test_unknown_or_wrong_models_are_clear_errors(models, tmp_path) -> None:
     image = Image(photo(8, 8))
-    with pytest.raises(InvalidParams, match="not a super-resolution model.*RealESRGAN_x4plus"):
+    with pytest.raises(InvalidParams, match=r"not a super-resolution model.*RealESRGAN_x4plus"):
         upscale(models, image, model="nope")
     models.import_file(tm.save(tm.scunet(), tmp_path / "s.pth"), as_id="scunet-real-psnr")
     with pytest.raises(InvalidParams, match="not a super-resolution model"):
