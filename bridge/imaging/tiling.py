@@ -111,11 +111,14 @@ def _axis_weights(k0: int, k1: int, band: int, first: bool, last: bool) -> np.nd
     return w
 
 
-def _quantise(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def _quantise_inplace(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """values (a scratch float32 array, overwritten) as dtype, rounded and clipped."""
     if dtype == np.float32:
         return values
-    top = _MAX_OF[np.dtype(dtype)]
-    return np.rint(np.clip(values, 0.0, 1.0) * top).astype(dtype)
+    np.clip(values, 0.0, 1.0, out=values)
+    values *= np.float32(_MAX_OF[np.dtype(dtype)])
+    np.rint(values, out=values)
+    return values.astype(dtype)
 
 
 class _Runner:
@@ -221,6 +224,7 @@ class _Runner:
                 region = self.infer(ky0, ky1, kx0, kx1)
                 wx = _axis_weights(kx0 * s, kx1 * s, band, first_col, last_col)
                 acc = region * (wy[:, None] * wx[None, :])[:, :, None]
+                del region  # the model's output buffer: free it before the next tile
                 kh, kw = acc.shape[:2]
                 if right_band is not None:
                     acc[:, :band] += right_band
@@ -232,8 +236,9 @@ class _Runner:
                 ready_h = kh if last_row else kh - band
                 if not last_row and carry_out is not None:
                     carry_out[:, cols_out] = acc[ready_h:, :ready_w]
-                out[ky0 * s:ky0 * s + ready_h, cols_out] = _quantise(
+                out[ky0 * s:ky0 * s + ready_h, cols_out] = _quantise_inplace(
                     acc[:ready_h, :ready_w], out.dtype)
+                del acc
                 done += 1
                 if progress is not None:
                     progress(done, total)
