@@ -12,15 +12,17 @@ its display unit) is a last source where a format carries Photoshop's resources.
 
 Which source wins: the format's own place, then the EXIF, then 0x03ED. Where the
 own place holds whole numbers (JFIF's dots, pHYs' pixels per metre), a later
-exact value (a rational, 16.16 fixed) that rounds to what it holds takes over:
-JFIF stores 72.5 ppi as 73, the EXIF beside it as 145/2, and 72.5 is the reading.
+exact value (a rational, 16.16 fixed) within one of its steps takes over: JFIF
+stores 72.5 ppi as 73, the EXIF beside it as 145/2, and 72.5 is the reading.
 
-Rounding: a stored number stands for an interval (11811 px/m for anything from
-299.987 to 300.012 ppi). The reading is the shortest decimal, at most 3 places,
-inside that interval, but never further than 0.0127 ppi (half of PNG's step)
-from the exact conversion, so a coarse unit is converted rather than guessed at:
-11811 px/m reads as 300, 2854 px/m as 72.5, JFIF's 118 px/cm as 299.72, a
-rational 299999/1000 as 299.999. Writing a reading back stores the same numbers.
+Rounding: what the file says, converted to ppi and rounded to 3 places (a
+rational 145/2 per inch reads as 72.5, 11811/100 per cm as 299.999, JFIF's 118
+dots per cm as 299.72), except PNG's whole pixels per metre, whose conversion
+is all grid noise (11811 px/m is 299.9994 ppi): a pHYs value reads as the
+shortest decimal, at most 3 places, within one step (0.0254 ppi) of it. Writers
+round or cut to the grid (Pillow stores 96 ppi as 3780 px/m, ImageMagick as
+3779), so a step either way is noise: 11811 reads as 300, 2854 as 72.5, 3779
+as 96. A value PNG cannot hold that closely also goes into the EXIF (below).
 
 Writing: TIFF gets inch rationals with denominators up to 1000, PNG the nearest
 whole pixels per metre, JFIF the nearest whole dots per inch. The EXIF's own
@@ -53,40 +55,41 @@ UNIT_NONE, UNIT_INCH, UNIT_CM = 1, 2, 3  # TIFF/EXIF ResolutionUnit
 RESOLUTION_INFO = 0x03ED
 CM_PER_INCH = 2.54
 METRES_PER_INCH = 0.0254
-_CLOSEST = METRES_PER_INCH / 2  # half of PNG's step: the most a reading may move
 _MAX_DENOMINATOR = 1000
 _FIXED = 65536  # 16.16 fixed point
 
 
 @dataclass(frozen=True)
 class Reading:
-    """What one source says, exactly converted to ppi, and half its storage step in ppi.
+    """What one source says, exactly converted to ppi, and its storage step in ppi.
 
     `whole` marks a field of whole numbers on a fixed grid (JFIF, pHYs), which
-    cannot hold every value; rationals and 16.16 fixed values can.
+    cannot hold every value; rationals and 16.16 fixed values can. `snap` marks
+    one read as the shortest decimal within a step (pHYs; see the module doc).
     """
 
     x: float
     y: float
-    half_x: float
-    half_y: float
+    step_x: float
+    step_y: float
     whole: bool = False
+    snap: bool = False
 
 
 def _reading(x: float, y: float, step_x: float, step_y: float, *,
-             whole: bool = False) -> Reading | None:
+             whole: bool = False, snap: bool = False) -> Reading | None:
     if not all(math.isfinite(v) and v > 0 for v in (x, y, step_x, step_y)):
         return None
-    return Reading(x, y, step_x / 2, step_y / 2, whole)
+    return Reading(x, y, step_x, step_y, whole, snap)
 
 
-def rounded(ppi: float, half_step: float) -> float:
-    """The shortest decimal (0-3 places) the stored number stands for; see the module doc."""
-    reach = min(half_step, _CLOSEST) * (1 + 1e-9)
-    for places in range(3):
-        r = round(ppi, places)
-        if abs(r - ppi) <= reach:
-            return float(r)
+def rounded(ppi: float, step: float | None = None) -> float:
+    """`ppi` to 3 places, or with a `step`, the shortest decimal (0-3 places) within it."""
+    if step is not None:
+        for places in range(3):
+            r = round(ppi, places)
+            if r > 0 and abs(r - ppi) <= step * (1 + 1e-9):
+                return float(r)
     return round(ppi, 3)
 
 
@@ -99,9 +102,11 @@ def choose(*sources: Reading | None) -> Resolution | None:
     if best.whole:
         # A whole-number field gives way to an exact value that rounds to what it holds.
         best = next((o for o in found[1:] if not o.whole
-                     and abs(o.x - best.x) <= best.half_x * (1 + 1e-9)
-                     and abs(o.y - best.y) <= best.half_y * (1 + 1e-9)), best)
-    return rounded(best.x, best.half_x), rounded(best.y, best.half_y)
+                     and abs(o.x - best.x) <= best.step_x * (1 + 1e-9)
+                     and abs(o.y - best.y) <= best.step_y * (1 + 1e-9)), best)
+    if best.snap:
+        return rounded(best.x, best.step_x), rounded(best.y, best.step_y)
+    return rounded(best.x), rounded(best.y)
 
 
 def transposed(resolution: Resolution | None) -> Resolution | None:
@@ -127,7 +132,7 @@ def from_phys(body: bytes | None) -> Reading | None:
     if unit != 1:
         return None
     return _reading(x * METRES_PER_INCH, y * METRES_PER_INCH, METRES_PER_INCH, METRES_PER_INCH,
-                    whole=True)
+                    whole=True, snap=True)
 
 
 def from_jfif(units: int, x: int, y: int) -> Reading | None:
