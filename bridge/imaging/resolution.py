@@ -105,8 +105,10 @@ def choose(*sources: Reading | None) -> Resolution | None:
                      and abs(o.x - best.x) <= best.step_x * (1 + 1e-9)
                      and abs(o.y - best.y) <= best.step_y * (1 + 1e-9)), best)
     if best.snap:
-        return rounded(best.x, best.step_x), rounded(best.y, best.step_y)
-    return rounded(best.x), rounded(best.y)
+        x, y = rounded(best.x, best.step_x), rounded(best.y, best.step_y)
+    else:
+        x, y = rounded(best.x), rounded(best.y)
+    return (x, y) if x > 0 and y > 0 else None  # under 0.0005 ppi is no resolution at all
 
 
 def transposed(resolution: Resolution | None) -> Resolution | None:

@@ -398,3 +398,22 @@ def test_imagemagick_both_ways(tmp_path: Path, suffix: str) -> None:
     subprocess.run([str(CONVERT), ours, "-units", "PixelsPerInch", "-density", "240x96", theirs],
                    check=True, timeout=60)
     assert codecs.read_image(theirs).resolution == (240.0, 96.0)
+
+
+# -- nonsense costs the resolution, never the image ------------------------------------------
+@pytest.mark.parametrize("x", [TiffImagePlugin.IFDRational(1, 1_000_000),
+                               TiffImagePlugin.IFDRational(300, 0), 0])
+def test_nonsense_exif_resolution_is_ignored(x: object) -> None:
+    blob = pil_exif(x=x, y=x, unit=2)
+    for fmt, options in (("JPEG", {"exif": b"Exif\0\0" + blob}), ("WEBP", {"exif": blob})):
+        out = codecs.decode(pil_bytes(quadrant_pattern(8, 8), fmt, **options))
+        assert out.resolution is None and out.pixels.shape == (8, 8, 3)
+
+
+def test_nonsense_native_resolution_is_ignored() -> None:
+    jpeg = with_jfif(pil_bytes(quadrant_pattern(8, 8), "JPEG"), 1, 0, 300)
+    assert codecs.decode(jpeg).resolution is None
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, pattern(6, 5, 3), photometric="rgb", resolution=((1, 10_000), (1, 10_000)),
+                     resolutionunit="INCH")
+    assert codecs.decode(buf.getvalue()).resolution is None
