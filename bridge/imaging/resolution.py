@@ -100,7 +100,7 @@ def choose(*sources: Reading | None) -> Resolution | None:
         return None
     best = found[0]
     if best.whole:
-        # A whole-number field gives way to an exact value that rounds to what it holds.
+        # A whole-number field gives way to an exact value within one of its steps.
         best = next((o for o in found[1:] if not o.whole
                      and abs(o.x - best.x) <= best.step_x * (1 + 1e-9)
                      and abs(o.y - best.y) <= best.step_y * (1 + 1e-9)), best)
