@@ -26,7 +26,7 @@ import numpy as np
 from bridge.batch.plan import Task
 from bridge.errors import BridgeError
 from bridge.imaging import codecs
-from bridge.imaging.depth import to_8bit
+from bridge.imaging.depth import to_uint8
 from bridge.imaging.image import Image
 from bridge.ops.base import OpContext
 from bridge.recipes.recipe import Recipe, recipe_from_dict
@@ -82,7 +82,7 @@ def thumbnail(image: Image, side: int = THUMB_SIDE) -> tuple[Image, str]:
         px = cv2.resize(px, (max(1, round(w * f)), max(1, round(h * f))),
                         interpolation=cv2.INTER_AREA)
         px = px if px.ndim == 3 else px[:, :, None]
-    px = to_8bit(px)
+    px = to_uint8(px)
     if image.color_channels == 1:
         grey = np.repeat(px[:, :, :1], 3, axis=2)
         px = np.concatenate([grey, px[:, :, 1:]], axis=2) if image.has_alpha else grey

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from bridge.errors import InvalidParams, ModelError, ModelMissing
-from bridge.imaging.depth import to_8bit
+from bridge.imaging.depth import to_uint8
 from bridge.imaging.geometry import Bounds, Extent
 
 YUNET_ID = "yunet"
@@ -107,7 +107,7 @@ def detection_copy(pixels: np.ndarray, max_side: int) -> tuple[np.ndarray, float
             small = small[:, :, None]
     else:
         small = colour
-    small = to_8bit(small)
+    small = to_uint8(small)
     if small.shape[2] == 1:
         bgr = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
     else:

@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from bridge.faces.detect import Face, detect_faces, resolve_detector
-from bridge.imaging.depth import from_float, to_8bit, to_float
+from bridge.imaging.depth import from_float, to_float, to_uint8
 from bridge.imaging.geometry import Bounds, Extent
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
@@ -241,7 +241,7 @@ def retouch_face(colour: np.ndarray, face: Face, params: dict[str, Any]
     `colour` is the region's colour channels in the image's depth; `face` in region coordinates.
     """
     dtype = colour.dtype
-    coverage = skin_mask(to_8bit(colour), face)
+    coverage = skin_mask(to_uint8(colour), face)
     radius = params["radius"] or max(1.0, 0.008 * face.width)
     sigma = max(radius * 1.5, params["smoothing"] * face.width)
     f = to_float(colour)

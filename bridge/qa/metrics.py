@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bridge.imaging.depth import to_8bit
+from bridge.imaging.depth import to_uint8
 from bridge.imaging.image import Image
 from bridge.imaging.mask import content_bounds
 from bridge.ops.color_match import linear_to_lab, to_linear
@@ -87,7 +87,7 @@ def _ends(strip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def subject_mask(small: np.ndarray, has_alpha: bool) -> np.ndarray | None:
     """Where the subject is, on the small copy; None when nothing stands out."""
     if has_alpha:
-        inside = to_8bit(small[:, :, -1]) > 8
+        inside = to_uint8(small[:, :, -1]) > 8
     else:
         from bridge.ops.standardize import border_color_matte
 
@@ -122,10 +122,10 @@ def measure(image: Image) -> dict[str, Any]:
     lab = linear_to_lab(lin).reshape(-1, 3)
     keep = inside.reshape(-1) if inside is not None else None
     if keep is None and image.has_alpha:
-        keep = to_8bit(small[:, :, -1]).reshape(-1) >= 128
+        keep = to_uint8(small[:, :, -1]).reshape(-1) >= 128
     if keep is not None and keep.any():
         lab = lab[keep]
-    grey = to_8bit(sharp_copy[:, :, : image.color_channels])
+    grey = to_uint8(sharp_copy[:, :, : image.color_channels])
     grey = grey[:, :, 0] if grey.shape[2] == 1 else cv2.cvtColor(
         np.ascontiguousarray(grey), cv2.COLOR_RGB2GRAY)
     sharpness = float(cv2.Laplacian(grey, cv2.CV_32F).var())
