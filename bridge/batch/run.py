@@ -14,7 +14,6 @@ from bridge.batch.plan import Task, find_inputs, plan
 from bridge.batch.progress import Progress
 from bridge.config import Settings, load_settings
 from bridge.errors import InvalidParams
-from bridge.ops.base import OpContext
 from bridge.ops.registry import get_operation
 from bridge.recipes.recipe import Recipe, check_recipe
 
@@ -101,7 +100,7 @@ def run_batch(in_dir: str | Path, recipe: Recipe, out_dir: str | Path, *,
     if not in_path.is_dir():
         raise InvalidParams(f"the input folder '{in_dir}' does not exist")
     # Everything that can be known before work fails here, before a single file.
-    check_recipe(recipe, OpContext(max_pixels=settings.max_pixels))
+    check_recipe(recipe)
     runner = make_engine(engine, workers, ray_address) if isinstance(engine, str) else engine
     progress = progress or Progress(enabled=False)
     out_path.mkdir(parents=True, exist_ok=True)

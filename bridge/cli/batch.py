@@ -41,12 +41,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from bridge.ops.base import OpContext
     from bridge.recipes.recipe import check_recipe
 
     recipe = _load(args.recipe, args.reference)
     if not recipe.uses_reference or args.reference:
-        check_recipe(recipe, OpContext())
+        check_recipe(recipe)
     print(f"recipe '{recipe.name}': {len(recipe.steps)} step(s), output {recipe.output.format}")
     for i, step in enumerate(recipe.steps, 1):
         params = ", ".join(f"{k}={v!r}" for k, v in step.params.items())
@@ -71,7 +70,7 @@ def cmd_recipe_run(args: argparse.Namespace) -> int:
         from bridge.errors import InvalidParams
 
         raise InvalidParams("the output must be a new file: the input is never overwritten")
-    check_recipe(recipe, OpContext())
+    check_recipe(recipe)
     image = read_image(src)
     ctx = OpContext(progress=progress_printer(not args.quiet and sys.stderr.isatty()))
     result = run_recipe(recipe, image, ctx)

@@ -347,8 +347,8 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
     return OpResult([layer], image.extent, meta)
 
 
-def preflight(params: dict[str, Any], ctx: OpContext) -> None:
-    """Checks a recipe can make before any work: the reference exists and can be decoded."""
+def check(params: dict[str, Any], manager: Any) -> None:
+    """At submission: the reference exists and is an image we can read."""
     if params["reference"]:
         from bridge.imaging.codecs import probe
 
@@ -382,6 +382,7 @@ OPERATION = Operation(
     )),
     run=run,
     mask="optional",
+    check=check,
 )
 
 # Parameters naming files on the bridge's machine: recipes resolve them against

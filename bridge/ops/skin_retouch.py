@@ -315,9 +315,9 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
     return OpResult(layers, image.extent, meta)
 
 
-def preflight(params: dict[str, Any], ctx: OpContext) -> None:
-    """Before any work: the face detector model is there."""
-    resolve_detector(ctx, params["detector"] or None)
+def check(params: dict[str, Any], manager: Any) -> None:
+    """At submission: the face detector model is there."""
+    resolve_detector(manager, params["detector"] or None)
 
 
 PATH_PARAMS = ("detector",)
@@ -343,4 +343,5 @@ OPERATION = Operation(
     )),
     run=run,
     models=("yunet",),
+    check=check,
 )

@@ -36,7 +36,6 @@ from __future__ import annotations
 import functools
 import io
 import re
-import sys
 from typing import Any
 
 import cv2
@@ -437,8 +436,8 @@ def check_params(params: dict[str, Any]) -> None:
                             "format", param="format")
 
 
-def preflight(params: dict[str, Any], ctx: OpContext) -> None:
-    """Before any work: consistent parameters, and the matte engine asked for exists."""
+def check(params: dict[str, Any], manager: Any) -> None:
+    """At submission: consistent parameters, and the matte engine asked for exists."""
     check_params(params)
     if params["matte"] == "rembg":
         if not remove_background_available():
@@ -448,9 +447,8 @@ def preflight(params: dict[str, Any], ctx: OpContext) -> None:
         from bridge.ops.registry import get_operation
 
         op = get_operation(REMOVE_BACKGROUND)
-        check = getattr(sys.modules.get(op.run.__module__), "preflight", None)
-        if check is not None:
-            check(op.params.validate({}), ctx)
+        if op.check is not None:
+            op.check(op.params.validate({}), manager)
 
 
 _HEX = re.compile(r"#[0-9a-fA-F]{6}|transparent")
@@ -485,5 +483,5 @@ OPERATION = Operation(
     )),
     run=run,
     resizes=True,
-    models=(),
+    check=check,
 )

@@ -14,7 +14,7 @@ from typing import Any
 
 from bridge.errors import BridgeError, InvalidParams
 from bridge.imaging.formats import FORMATS
-from bridge.ops.base import OpContext, Operation
+from bridge.ops.base import Operation
 from bridge.ops.registry import get_operation
 
 REFERENCE_PLACEHOLDER = "@reference"
@@ -99,10 +99,6 @@ class Recipe:
 def path_params(op: Operation) -> tuple[str, ...]:
     module = sys.modules.get(op.run.__module__)
     return tuple(getattr(module, "PATH_PARAMS", ()))
-
-
-def preflight_hook(op: Operation) -> Any:
-    return getattr(sys.modules.get(op.run.__module__), "preflight", None)
 
 
 @contextmanager
@@ -231,15 +227,22 @@ def _output(raw: Any) -> OutputSpec:
 
 
 # -- checks that need the machine ------------------------------------------------------
-def check_recipe(recipe: Recipe, ctx: OpContext | None = None) -> None:
-    """Everything knowable before work: placeholders filled, models present, files readable."""
-    ctx = ctx or OpContext()
+def check_recipe(recipe: Recipe, models: Any = None) -> None:
+    """Everything knowable before work: placeholders filled, models present, files readable.
+
+    Each step's operation runs its own early check (Operation.check) with the model
+    manager (`models`; the default manager when None).
+    """
     if recipe.uses_reference:
         raise InvalidParams("this recipe uses '@reference': give a reference image "
                             "(batch --reference FILE, or the 'reference' part over HTTP)")
     for i, step in enumerate(recipe.steps):
         op = get_operation(step.op)
-        hook = preflight_hook(op)
-        if hook is not None:
-            with in_step(i, step.op):
-                hook(step.params, ctx)
+        if op.check is None:
+            continue
+        if models is None:
+            from bridge.models.manager import default_manager
+
+            models = default_manager()
+        with in_step(i, step.op):
+            op.check(step.params, models)

@@ -20,12 +20,12 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
-from bridge.errors import InvalidInput, InvalidParams, UnsupportedFormat
+from bridge.errors import InvalidInput, InvalidParams
 from bridge.imaging import codecs
 from bridge.imaging.image import Image
-from bridge.ops.base import OpContext, OpResult
+from bridge.ops.base import OpResult
 from bridge.recipes.recipe import Recipe, check_recipe, parse_recipe
 from bridge.recipes.runner import run_recipe
 from bridge.server import transport
@@ -34,40 +34,6 @@ from bridge.server.state import STATE, ServerState
 
 TEXT_PARTS = {"recipe", "raw", "priority"}
 BINARY_PARTS = {"image", "icc", "reference"}
-TEXT_LIMIT = 1 << 20
-
-
-async def _read_parts(request: web.Request, max_body: int) -> tuple[dict[str, str],
-                                                                  dict[str, bytearray]]:
-    if request.content_type != "multipart/form-data":
-        raise UnsupportedFormat("send multipart/form-data with 'recipe' and 'image' parts")
-    budget = transport.BodyBudget(max_body)
-    if request.content_length is not None and request.content_length > max_body:
-        budget.take(request.content_length)
-    texts: dict[str, str] = {}
-    blobs: dict[str, bytearray] = {}
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise InvalidInput("nested multipart bodies are not supported")
-        name = part.name or ""
-        if name not in TEXT_PARTS | BINARY_PARTS:
-            raise InvalidInput(f"unknown part '{name}'; expected: "
-                               f"{', '.join(sorted(TEXT_PARTS | BINARY_PARTS))}")
-        buf = bytearray()
-        while chunk := await part.read_chunk(transport.CHUNK):
-            budget.take(len(chunk))
-            buf += chunk
-            if name in TEXT_PARTS and len(buf) > TEXT_LIMIT:
-                raise InvalidInput(f"part '{name}' is too long")
-        if name in TEXT_PARTS:
-            try:
-                texts[name] = bytes(buf).decode("utf-8")
-            except UnicodeDecodeError:
-                raise InvalidInput(f"part '{name}' is not UTF-8 text") from None
-        else:
-            blobs[name] = buf
-    return texts, blobs
 
 
 def store_reference(data: bytes | bytearray, cache_dir: Path) -> Path:
@@ -113,7 +79,7 @@ def _prepare(st: ServerState, texts: dict[str, str], blobs: dict[str, bytearray]
     if blobs.get("reference"):
         recipe = recipe.with_reference(store_reference(blobs["reference"],
                                                        st.settings.cache_dir))
-    check_recipe(recipe, OpContext(models=st.manager, max_pixels=st.settings.max_pixels))
+    check_recipe(recipe, st.manager())
     image = _decode_image(blobs, texts.get("raw"), st.settings.max_pixels)
     return recipe, image
 
@@ -121,7 +87,9 @@ def _prepare(st: ServerState, texts: dict[str, str], blobs: dict[str, bytearray]
 async def run_recipe_route(request: web.Request) -> web.Response:
     """Run a recipe on one image (multipart: recipe, image, raw, icc, reference, priority). Answers 202."""
     st = request.app[STATE]
-    texts, blobs = await _read_parts(request, st.settings.max_body_mb << 20)
+    form = await transport.read_form(request, st.settings.max_body_mb << 20,
+                                     texts=TEXT_PARTS, blobs=BINARY_PARTS)
+    texts, blobs = form.texts, form.blobs
     if not texts.get("recipe", "").strip():
         raise InvalidInput("the 'recipe' part (TOML or JSON) is missing or empty")
     if not blobs.get("image"):

@@ -12,7 +12,6 @@ from PIL import ImageCms
 from bridge.errors import InvalidInput, InvalidParams, ModelMissing
 from bridge.imaging.image import Image
 from bridge.ops import standardize as st
-from bridge.ops.base import OpContext
 from bridge.ops.registry import run_operation
 from tests.batch.products import object_box, photo_product, product_image
 from tests.support.images import adobe_rgb_like_profile
@@ -159,9 +158,9 @@ def test_nothing_but_backdrop_is_a_clear_error():
 def test_parameter_checks_before_work():
     params = st.OPERATION.params.validate({"background": "transparent", "format": "jpeg"})
     with pytest.raises(InvalidParams):
-        st.preflight(params, OpContext())
+        st.check(params, None)
     with pytest.raises(InvalidParams):
-        st.preflight(st.OPERATION.params.validate({"canvas_width": 0}), OpContext())
+        st.check(st.OPERATION.params.validate({"canvas_width": 0}), None)
     with pytest.raises(InvalidParams):
         st.OPERATION.params.validate({"background": "white"})
 
@@ -171,7 +170,7 @@ def test_matte_engines_without_background_removal():
         pytest.skip("remove-background is installed in this build")
     params = st.OPERATION.params.validate({"matte": "rembg"})
     with pytest.raises(ModelMissing):
-        st.preflight(params, OpContext())
+        st.check(params, None)
     auto = run_operation("standardize", Image(product_image()), None,
                          {"canvas_width": 100, "canvas_height": 100})
     assert auto.metadata["matte"] == "border-color"

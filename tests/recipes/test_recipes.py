@@ -86,7 +86,7 @@ def test_bad_recipes_are_refused_with_the_step_named(text, error, fragment, deta
 def test_missing_model_and_missing_files_are_found_before_work(tmp_path):
     recipe = parse_recipe('{"steps": [{"op": "passthrough"}, {"op": "skin-retouch"}]}')
     with pytest.raises(ModelMissing) as e:
-        check_recipe(recipe, OpContext())
+        check_recipe(recipe)
     assert e.value.details["model"] == "yunet" and e.value.details["step"] == 2
     assert "step 2 (skin-retouch)" in e.value.message
     recipe = parse_recipe(json.dumps({"steps": [{"op": "color-match", "reference":
