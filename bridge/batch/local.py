@@ -75,6 +75,9 @@ def _worker_main(wid: int, args: dict[str, Any], inbox: Any, outbox: Any, parent
     def orphaned() -> bool:
         if os.getppid() != spawner:
             return True
+        if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+            up = mp.parent_process()
+            return up is not None and not up.is_alive()
         try:
             os.kill(parent, 0)
         except ProcessLookupError:
