@@ -172,6 +172,7 @@ class LocalEngine:
                 procs[wid][1].put(task)
 
         remaining = len(tasks)
+        checked = time.monotonic()
         try:
             for _ in range(n):
                 feed(start())
@@ -179,9 +180,12 @@ class LocalEngine:
                 try:
                     kind, wid, record = outbox.get(timeout=0.5)
                 except queue.Empty:
+                    kind = "idle"
+                if kind == "idle" or time.monotonic() - checked > 1.0:
+                    # Also while others keep reporting: a dead worker's files must not wait.
+                    checked = time.monotonic()
                     remaining -= self._replace_dead(procs, in_flight, attempts, pending, start,
                                                     feed, on_record)
-                    continue
                 if kind != "done":
                     continue
                 in_flight[wid].pop(record["index"], None)
