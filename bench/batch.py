@@ -12,7 +12,7 @@ its batch time.
 
 Target: local / naive >= 1.7 on 2 cores.
 
-    .venv/bin/python bench/batch.py [--count 120 --width 640 --height 480] [--no-ray]
+    .venv/bin/python bench/batch.py [--count 80 --width 640 --height 480] [--no-ray]
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def engine(src: Path, out: Path, recipe, name: str, workers: int) -> tuple[float
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=120)
+    parser.add_argument("--count", type=int, default=80)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
@@ -96,7 +96,8 @@ def main() -> int:
         make_inputs(src, args.count, args.width, args.height)
         n = args.count
         print(f"{n} JPEGs {args.width}x{args.height} -> color-match + standardize to 1000x1000 "
-              f"JPEG; {os.cpu_count()} CPU cores, {args.workers} workers")
+              f"JPEG; {os.cpu_count()} CPU cores, {args.workers} workers; load average "
+              f"{os.getloadavg()[0]:.1f} (other work on the machine skews every figure)")
         t_naive = naive(src, work / "naive", recipe)
         t_one, _ = engine(src, work / "one", recipe, "local", 1)
         t_local, _ = engine(src, work / "local", recipe, "local", args.workers)
@@ -127,6 +128,7 @@ def main() -> int:
               f"{'OK' if ratio >= 1.7 else 'BELOW TARGET'}")
         if ray_line:
             print(ray_line)
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
