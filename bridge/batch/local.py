@@ -117,7 +117,17 @@ def _worker_main(wid: int, args: dict[str, Any], inbox: Any, outbox: Any, parent
         computed.put(proc.compute(item))
     computed.put(None)
     threads_[1].join()
-    outbox.put(("exit", wid, None))
+    outbox.put(("exit", wid, {"cpu_s": _cpu_seconds()}))
+
+
+def _cpu_seconds() -> float:
+    try:
+        import resource
+
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return ru.ru_utime + ru.ru_stime
+    except ImportError:  # Windows
+        return time.process_time()
 
 
 def worker_context() -> Any:
@@ -139,6 +149,7 @@ class LocalEngine:
     def __init__(self, workers: int | None = None, depth: int = 3) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.depth = depth
+        self.cpu_seconds = 0.0  # CPU the workers used, all threads (for the bench)
 
     def run(self, args: dict[str, Any], tasks: list[Task], on_record: OnRecord) -> None:
         if not tasks:
@@ -186,6 +197,8 @@ class LocalEngine:
                     checked = time.monotonic()
                     remaining -= self._replace_dead(procs, in_flight, attempts, pending, start,
                                                     feed, on_record)
+                if kind == "exit" and record:
+                    self.cpu_seconds += record["cpu_s"]
                 if kind != "done":
                     continue
                 in_flight[wid].pop(record["index"], None)
@@ -203,6 +216,13 @@ class LocalEngine:
                 if p.is_alive():
                     p.terminate()
                     p.join(5)
+            while True:  # the workers' last words: how much CPU they used
+                try:
+                    kind, _, info = outbox.get(timeout=0.05)
+                except queue.Empty:
+                    break
+                if kind == "exit" and info:
+                    self.cpu_seconds += info["cpu_s"]
 
     @staticmethod
     def _replace_dead(procs: dict[int, tuple[Any, Any]], in_flight: dict[int, dict[int, Task]],
