@@ -1,6 +1,7 @@
 """Batch throughput, measured side by side in one run on the same images and recipe.
 
   naive      a plain loop: read_image -> run_recipe -> write_image, one file after another
+  threads    the same work on a thread pool (what threads alone give, GIL and all)
   1 worker   the local engine with one worker process (reader / recipe / writer threads)
   local      the local engine with one worker process per core (default)
   ray        the Ray engine on a local Ray instance with as many workers
@@ -75,6 +76,22 @@ def naive(src: Path, out: Path, recipe) -> tuple[float, float]:
     return time.perf_counter() - start, time.process_time() - cpu
 
 
+def threaded(src: Path, out: Path, recipe, workers: int) -> tuple[float, float]:
+    """The naive work on a thread pool: how far threads get past the GIL on this recipe."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out.mkdir()
+
+    def one(path: Path) -> None:
+        result = run_recipe(recipe, read_image(path))
+        write_image(result.primary.image, out / path.name, "jpeg", quality=90)
+
+    start, cpu = time.perf_counter(), time.process_time()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, sorted(src.iterdir())))
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
 def engine(src: Path, out: Path, recipe, name: str, workers: int) -> tuple[float, float | None]:
     """Wall seconds, and CPU seconds of the workers and the driver (local engine only)."""
     runner = make_engine(name, workers)
@@ -105,9 +122,12 @@ def main() -> int:
               f"JPEG; {os.cpu_count()} CPU cores, {args.workers} workers; load average "
               f"{os.getloadavg()[0]:.1f} (other work on the machine skews every figure)")
         t_naive, c_naive = naive(src, work / "naive", recipe)
+        t_threads, c_threads = threaded(src, work / "threads", recipe, args.workers)
         t_one, c_one = engine(src, work / "one", recipe, "local", 1)
         t_local, c_local = engine(src, work / "local", recipe, "local", args.workers)
-        rows = [("naive loop", t_naive, c_naive), ("local, 1 worker", t_one, c_one),
+        rows = [("naive loop", t_naive, c_naive),
+                (f"naive on {args.workers} threads", t_threads, c_threads),
+                ("local, 1 worker", t_one, c_one),
                 (f"local, {args.workers} workers", t_local, c_local)]
         ray_line = None
         if not args.no_ray:
