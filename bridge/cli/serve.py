@@ -56,9 +56,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from bridge.server import instance
     from bridge.server.app import serve
 
     settings = settings_from(args)
+    found = instance.running_bridge(settings.host, settings.port)
+    if found:
+        print(instance.describe(found), flush=True)
+        return 0
     setup_logging(settings, args.verbose)
     serve(settings)
     return 0
