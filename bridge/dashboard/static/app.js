@@ -419,10 +419,7 @@ function renderSettings() {
     $("set-budget").value = saved.memory_budget_mb;
   }
   for (const [id, name] of [["set-port", "port"], ["set-models-dir", "models_dir"], ["set-budget", "memory_budget_mb"]]) {
-    const label = $(id).closest(".field").querySelector("span");
-    label.querySelector(".pending")?.remove();
-    const mark = pendingMark(name);
-    if (mark) label.append(mark);
+    document.querySelector(`.slot[data-for="${name}"]`).replaceChildren(...[pendingMark(name)].filter(Boolean));
     $(id).title = settingsBody.help[name] || "";
   }
   $("restart-badge").hidden = settingsBody.pending_restart.length === 0;
@@ -436,14 +433,14 @@ function renderSettings() {
   const box = $("default-models");
   if (settingsDirty && box.childElementCount) return;
   if (!tasks.size) { box.replaceChildren(); return; }
-  box.replaceChildren(h("div", { class: "group-label", text: "Default models" }, pendingMark("default_models")),
+  box.replaceChildren(h("div", { class: "group-label", text: "Default models " }, pendingMark("default_models")),
     ...[...tasks.entries()].map(([task, list]) => {
       const registryDefault = list.find((m) => (m.default_for || []).length) || null;
       const sel = h("select", { name: `default:${task}`, dataset: { task } },
         h("option", { value: "", text: registryDefault ? `default: ${registryDefault.title || registryDefault.id}` : "registry default" }),
         ...list.map((m) => h("option", { value: m.id, text: `${m.title || m.id}${m.state === "installed" ? "" : " — not installed"}` })));
       sel.value = saved.default_models[task] || "";
-      return h("label", { class: "field" }, h("span", { text: task }), sel);
+      return h("label", { class: "field" }, h("span", { text: task }), sel, h("i", { class: "slot" }));
     }));
 }
 
