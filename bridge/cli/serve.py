@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import logging.handlers
+import sys
 
 import bridge
 from bridge.config import Settings, load_settings
@@ -62,8 +63,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     found = instance.running_bridge(settings.host, settings.port)
     if found:
-        print(instance.describe(found), flush=True)
-        return 0
+        # Not an error worth a traceback, but not serving either: scripts see a failure.
+        print(f"retouch-bridge: {instance.describe(found)}", file=sys.stderr, flush=True)
+        return 1
     setup_logging(settings, args.verbose)
     serve(settings)
     return 0

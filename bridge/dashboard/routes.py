@@ -173,6 +173,7 @@ async def system(request: web.Request) -> web.Response:
                   "reports_dir": str(reports_dir(st))},
         "queue": queue_info(st),
         "window": _dash(request).show_window is not None,
+        "event_clients": st.hub.subscriber_count,
     })
 
 

@@ -76,6 +76,7 @@ class TrayApp:
         self.status = self._current_status()
         self.icon = pystray.Icon(autostart.APP_ID, render(self.status), self.status.tooltip(),
                                  menu=self._menu(pystray))
+        _gtk_tooltip(self.icon, self.status.tooltip())
         dash = self.server.app[DASHBOARD]
         dash.show_window = self.open_dashboard
         for t in self._threads:
@@ -102,12 +103,12 @@ class TrayApp:
             min_size=WINDOW_MIN, hidden=self.hidden, background_color="#0f1113")
         self.window.events.closing += self._on_closing
         self.icon.run_detached(setup=self._icon_ready)
-        _quiet_notifier(self.icon)
         # After pystray: its GTK backend resets SIGINT to the default (kill) handler.
         self._install_signals()
         webview.start(gui=None if self.gui == "native" else self.gui, private_mode=True)
 
     def _icon_ready(self, icon: Any) -> None:
+        _quiet_notifier(icon)  # created by now: the backend is initialised before setup runs
         icon.visible = True
         log.info("tray: icon shown (%s)", type(icon).__module__)
 
@@ -164,6 +165,7 @@ class TrayApp:
         if self.icon is not None:
             self.icon.icon = render(status)
             self.icon.title = status.tooltip()
+            _gtk_tooltip(self.icon, status.tooltip())
             self.icon.update_menu()
         if status.kind != previous.kind:
             log.info("tray status: %s", status.tooltip().removeprefix(f"{TITLE}: "))
@@ -293,6 +295,18 @@ class TrayApp:
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline and len(threading.enumerate()) > 1:
             time.sleep(0.05)
+
+
+def _gtk_tooltip(icon: Any, text: str) -> None:
+    """pystray's GTK backend shows `title` only to screen readers; hovering shows the tooltip."""
+    status_icon = getattr(icon, "_status_icon", None)
+    glib = sys.modules.get("gi.repository.GLib")
+    if status_icon is not None and glib is not None:
+        def apply() -> bool:
+            status_icon.set_tooltip_text(text)
+            return False  # once
+
+        glib.idle_add(apply)
 
 
 def _quiet_notifier(icon: Any) -> None:
