@@ -71,13 +71,27 @@ def browser_recorder(tmp_path: Path) -> tuple[str, Path]:
     return f"{script} %s", log
 
 
+def opener_recorder(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in xdg-open, first on PATH: records what the desktop was asked to show."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "opened.log"
+    script = bin_dir / "xdg-open"
+    script.write_text(f'#!/bin/sh\necho "$1" >> "{log}"\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return bin_dir, log
+
+
 def start_tray(desktop, tmp_path: Path, *args: str) -> Tray:
     home = tmp_path / "home"
     port = free_port()
     report = tmp_path / "exit-report.json"
     browser, browser_log = browser_recorder(tmp_path)
+    bin_dir, _ = opener_recorder(tmp_path)
     env = {**desktop.env, "RB_HOME": str(home), "PYTHONUNBUFFERED": "1", "BROWSER": browser,
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           # Start at login writes here, never into the real home.
+           "HOME": str(tmp_path / "user"), "XDG_CONFIG_HOME": str(tmp_path / "user" / "config")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bridge", "tray", "--port", str(port), "--exit-report",
          str(report), *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -208,3 +222,71 @@ def test_tray_without_window_uses_the_browser_and_sigterm_cancels_long_jobs(desk
     assert report["stop"]["finished_in_grace"] is False
     assert report["stop"]["cancelled_waiting"] == [waiting]
     assert took < 10
+
+
+def menu_pick(desktop, icon: tuple[int, int], keys: list[str]) -> None:
+    """Open the icon's menu and move to an item with the keyboard, as a person could."""
+    time.sleep(0.3)  # a menu rebuilt after the last change is in place
+    click(desktop, *icon, 3)
+    time.sleep(0.6)
+    desktop.run("xdotool", "key", *keys, "Return")
+
+
+def clipboard_text(desktop) -> str:
+    read = ("import gi; gi.require_version('Gtk', '3.0'); from gi.repository import Gtk, Gdk; "
+            "print(Gtk.Clipboard.get(Gdk.SELECTION_CLIPBOARD).wait_for_text())")
+    return subprocess.run([sys.executable, "-c", read], env=desktop.env, capture_output=True,
+                          text=True, timeout=20).stdout.strip()
+
+
+@needs_webview
+def test_tray_menu_commands(desktop, tmp_path):
+    tray = start_tray(desktop, tmp_path, "--hidden")
+    b = tray.bridge
+    # Menu, top to bottom: status (disabled), Open dashboard, Pause queue, Copy pairing
+    # token, Open models folder, Open log, Start at login, Quit. Down from the top skips
+    # the disabled line; Up from the bottom starts at Quit.
+    try:
+        tray.wait_output("tray: icon shown")
+        deadline = time.monotonic() + 10
+        while (area := desktop.tray_area())[2] < 16:
+            assert time.monotonic() < deadline, "the icon did not dock in the tray host"
+            time.sleep(0.1)
+        icon = (area[0] + area[2] // 2, area[1] + area[3] // 2)
+
+        menu_pick(desktop, icon, ["Down", "Down"])
+        tray.wait_output("tray: queue paused", timeout=5)
+        assert b.get("/v1/queue").json()["paused"] is True
+        tray.wait_output("tray status: paused")
+        menu_pick(desktop, icon, ["Down", "Down"])  # the same item now reads Resume queue
+        tray.wait_output("tray: queue resumed", timeout=5)
+        assert b.get("/v1/queue").json()["paused"] is False
+
+        menu_pick(desktop, icon, ["Down"] * 3)
+        tray.wait_output("tray: pairing token copied", timeout=5)
+        assert clipboard_text(desktop) == b.token
+
+        opened = tmp_path / "opened.log"
+        menu_pick(desktop, icon, ["Down"] * 4)
+        menu_pick(desktop, icon, ["Down"] * 5)
+        deadline = time.monotonic() + 5
+        while len(opened.read_text().split() if opened.exists() else []) < 2:
+            assert time.monotonic() < deadline, "models folder and log were not opened"
+            time.sleep(0.05)
+        assert opened.read_text().split() == [str(b.home / "models"),
+                                              str(b.home / "logs" / "bridge.log")]
+
+        entry = tmp_path / "user" / "config" / "autostart" / "retouch-bridge.desktop"
+        menu_pick(desktop, icon, ["Up", "Up"])
+        tray.wait_output("tray: start at login on", timeout=5)
+        assert "tray --hidden" in entry.read_text()
+        menu_pick(desktop, icon, ["Up", "Up"])
+        tray.wait_output("tray: start at login off", timeout=5)
+        assert not entry.exists()
+        desktop.screenshot(ARTIFACTS / "tray-icon-idle.png")
+
+        os.kill(tray.proc.pid, signal.SIGTERM)
+        assert tray.proc.wait(30) == 0, tray.text()[-3000:]
+    finally:
+        stop(tray)
+    assert json.loads(tray.report.read_text())["threads"] == []
