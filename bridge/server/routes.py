@@ -18,7 +18,7 @@ from bridge.imaging.mask import Mask
 from bridge.ops.base import Layer, OpResult
 from bridge.ops.registry import get_operation, operations, prepare, run_operation
 from bridge.server import transport
-from bridge.server.jobs import Job
+from bridge.server.jobs import FileResult, Job
 from bridge.server.state import STATE, ServerState, dumps
 
 routes = web.RouteTableDef()
@@ -125,6 +125,12 @@ def _flatten(source: Image, result: OpResult) -> Image:
 async def _send_layer(request: web.Request, job_id: str, layer_name: str | None,
                       want_mask: bool) -> web.StreamResponse:
     job = state(request).queue.get(job_id)
+    if job.state == "done" and isinstance(job.result, FileResult):
+        if layer_name is not None or want_mask:
+            raise NotFound("this job's result is a single file; fetch /result")
+        return web.FileResponse(job.result.path, headers={
+            "Content-Type": job.result.media_type, "X-Job-Id": job.id,
+            "Content-Disposition": f'attachment; filename="{job.result.filename}"'})
     result = _finished_result(job)
     layer: Layer | None = result.primary if layer_name is None else result.layer(layer_name)
     if layer is None:
@@ -150,6 +156,9 @@ async def _send_layer(request: web.Request, job_id: str, layer_name: str | None,
                 raise NotFound("the source image of this job is no longer kept")
             loop = asyncio.get_running_loop()
             image = await loop.run_in_executor(None, _flatten, job.source, result)
+        if q.get("depth"):
+            loop = asyncio.get_running_loop()
+            image = await loop.run_in_executor(None, transport.convert_depth, image, q["depth"])
         fmt = transport.choose_format(q.get("format"), job.source_format, image)
     headers = transport.pixel_headers(image, layer.bounds, result, job.id, layer.mask is not None)
     return await transport.pixels_response(request, image, fmt, quality, headers)
