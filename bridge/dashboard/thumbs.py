@@ -11,7 +11,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from bridge.imaging.depth import to_8bit
+from bridge.imaging.depth import to_uint8
 
 OVERSAMPLE = 4
 CACHE_SIZE = 128
@@ -22,7 +22,7 @@ def thumbnail_png(pixels: np.ndarray, side: int) -> bytes:
 
     h, w = pixels.shape[:2]
     step = max(1, max(h, w) // (side * OVERSAMPLE))
-    sample = to_8bit(np.ascontiguousarray(pixels[::step, ::step]))
+    sample = to_uint8(np.ascontiguousarray(pixels[::step, ::step]))
     if sample.ndim == 3 and sample.shape[2] == 1:
         sample = sample[:, :, 0]
     pil = PILImage.fromarray(sample)  # 2 channels: LA, 3: RGB, 4: RGBA
