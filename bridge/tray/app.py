@@ -109,7 +109,11 @@ class TrayApp:
 
     def _icon_ready(self, icon: Any) -> None:
         _quiet_notifier(icon)  # created by now: the backend is initialised before setup runs
+        # pystray's GTK backend builds its menu only in update_menu(): without this call a
+        # right click before the first status change finds no menu at all.
+        icon.update_menu()
         icon.visible = True
+        _gui_loop_caught_up()
         log.info("tray: icon shown (%s)", type(icon).__module__)
 
     def _install_signals(self) -> None:
@@ -295,6 +299,22 @@ class TrayApp:
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline and len(threading.enumerate()) > 1:
             time.sleep(0.05)
+
+
+def _gui_loop_caught_up(timeout: float = 10.0) -> None:
+    """Wait until a GLib loop has run what was queued so far (pystray's GTK and
+    AppIndicator backends queue menu and visibility changes on it)."""
+    glib = sys.modules.get("gi.repository.GLib")
+    if glib is None:
+        return
+    done = threading.Event()
+
+    def mark() -> bool:
+        done.set()
+        return False  # once
+
+    glib.idle_add(mark)
+    done.wait(timeout)
 
 
 def _gtk_tooltip(icon: Any, text: str) -> None:
