@@ -262,14 +262,16 @@ function onEvent(ev) {
     }
     case "model-progress": {
       const m = models.get(ev.model);
+      if (ev.state === "failed") pullErrors.set(ev.model, ev.error || "failed");
+      if (ev.state === "downloading") { pullErrors.delete(ev.model); watchPulls(ev.model); }
       if (m) {
-        m.state = ev.state === "failed" ? m.state === "downloading" ? "missing" : m.state : ev.state;
+        m.state = ev.state === "failed" ? "missing" : ev.state;
         if (ev.received !== null && ev.received !== undefined) { m.received = ev.received; m.total = ev.total; }
-        m.error = ev.state === "failed" ? ev.error : null;
         renderModels();
       }
       if (ev.state === "installed" || ev.state === "failed") {
         if (ev.state === "failed") toast(`Download of ${ev.model} failed: ${ev.error}`);
+        pulling.delete(ev.model);
         refreshModels();
       }
       break;
@@ -350,7 +352,9 @@ async function refreshSystem() {
 // -- models ------------------------------------------------------------------------------
 function renderModels() {
   const list = [...models.values()];
-  $("models-count").textContent = list.length ? `${list.filter((m) => m.state === "installed").length}/${list.length} installed` : "";
+  const installed = list.filter((m) => m.state === "installed").length;
+  $("models-count").textContent = list.length ? `${installed}/${list.length}` : "";
+  $("models-count").title = `${installed} of ${list.length} models installed`;
   $("models-empty").hidden = list.length > 0;
   $("models").replaceChildren(...list.map((m) => {
     let side;
@@ -365,7 +369,7 @@ function renderModels() {
       side = [h("button", { class: "btn small", type: "button", disabled: !m.url, title: m.url ? `Download ${bytes(m.size)}` : "no download address; import the file instead",
         onclick: () => pullModel(m.id) }, label),
       m.state === "corrupt" ? h("small", { class: "state-bad", text: "corrupt" })
-        : h("small", { text: m.partial ? `${bytes(m.partial)} partial` : bytes(m.size) })];
+        : h("small", { text: m.partial ? `${bytes(m.partial)} partial` : m.size ? bytes(m.size) : "" })];
     }
     return h("li", { dataset: { modelId: m.id, state: m.state, received: String(m.received || 0) } },
       h("div", { class: "model-main" },
@@ -379,11 +383,37 @@ function renderModels() {
   }));
 }
 
+// Progress events are a lossy stream (the server coalesces them), so while a download
+// runs the list is also polled: its end is never missed.
+const pulling = new Set();
+const pullErrors = new Map();
+let pullTimer = null;
+
+function watchPulls(id) {
+  pulling.add(id);
+  if (!pullTimer) pullTimer = setInterval(refreshModels, 1500);
+}
+
 async function refreshModels() {
   try {
     const body = await api("/v1/models");
     models.clear();
     for (const m of body.models) models.set(m.id, m);
+    for (const id of [...pulling]) {
+      const m = models.get(id);
+      if (m && m.state === "downloading") continue;
+      pulling.delete(id);
+      if (m && m.state !== "installed" && !pullErrors.has(id)) {
+        pullErrors.set(id, "did not finish");
+        toast(`Download of ${id} failed; the log says why`);
+      }
+    }
+    for (const m of models.values()) {
+      if (m.state === "downloading") watchPulls(m.id);
+      if (m.state === "installed") pullErrors.delete(m.id);
+      m.error = pullErrors.get(m.id) || null;
+    }
+    if (!pulling.size && pullTimer) { clearInterval(pullTimer); pullTimer = null; }
     renderModels();
     renderSettings();
   } catch (e) {
@@ -397,8 +427,10 @@ async function refreshModels() {
 async function pullModel(id) {
   const m = models.get(id);
   try {
+    pullErrors.delete(id);
     const r = await api(`/v1/models/${encodeURIComponent(id)}/pull`, { method: "POST" });
-    if (m) { m.state = r.state; m.received = m.received || 0; m.total = m.total || m.size; }
+    if (m) { m.state = r.state; m.error = null; m.received = m.received || 0; m.total = m.total || m.size; }
+    if (r.state === "downloading") watchPulls(id);
     renderModels();
   } catch (e) { toast(`Download of ${id}: ${e.message}`); }
 }
