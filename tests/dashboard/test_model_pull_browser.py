@@ -11,16 +11,13 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import pytest
 
 from bridge.models.registry import builtin_registry
 from tests.dashboard.cdp import CHROMIUM, chromium_page
+from tests.dashboard.slow_files import slow_file_server
 from tests.dashboard.test_dashboard_browser import ARTIFACTS, open_dashboard
 from tests.support.server import running_bridge
 
@@ -30,36 +27,21 @@ pytestmark = pytest.mark.skipif(
 SLOW_MODEL = "realesr-animevideov3"
 BAD_MODEL = "realesr-general-x4v3"
 PAYLOAD = bytes(range(256)) * (6 * 4096)  # 6 MiB: six of the downloader's 1 MiB reads
-PIECE = 128 << 10
-PAUSE_S = 0.06  # 48 pieces: about three seconds
-
-
-class SlowFiles(BaseHTTPRequestHandler):
-    files: ClassVar[dict[str, bytes]] = {}
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        data = self.files.get(self.path.lstrip("/"))
-        if data is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        for start in range(0, len(data), PIECE):
-            self.wfile.write(data[start:start + PIECE])
-            self.wfile.flush()
-            time.sleep(PAUSE_S)
 
 
 @pytest.fixture(scope="module")
 def mirror_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    SlowFiles.files = {"anime.pth": PAYLOAD, "general.pth": b"not the file the registry names"}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowFiles)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    files = {"anime.pth": PAYLOAD, "general.pth": b"not the file the registry names"}
+    with slow_file_server(files) as base:
+        home = tmp_path_factory.mktemp("mirror-home")
+        registry = home / "mirror.json"
+        registry.write_text(json.dumps({"models": mirror_entries(base)}))
+        with running_bridge(home, env={"RB_MODEL_REGISTRY": str(registry)}) as b:
+            yield b
+
+
+def mirror_entries(base: str) -> list[dict]:
+    """The built-in registry with two entries pointing at the local server."""
     entries = []
     for entry in builtin_registry():
         if entry.id == SLOW_MODEL:
@@ -70,15 +52,7 @@ def mirror_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
             entry = dataclasses.replace(entry, url=f"{base}/general.pth", md5=None, size=None,
                                         sha256=hashlib.sha256(b"the real weights").hexdigest())
         entries.append(entry.to_json())
-    home = tmp_path_factory.mktemp("mirror-home")
-    registry = home / "mirror.json"
-    registry.write_text(json.dumps({"models": entries}))
-    try:
-        with running_bridge(home, env={"RB_MODEL_REGISTRY": str(registry)}) as b:
-            yield b
-    finally:
-        server.shutdown()
-        server.server_close()
+    return entries
 
 
 def model(model_id: str) -> str:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import hashlib
+import json
 import socket
 import threading
 import time
 
+import aiohttp
 import pytest
 
 from bridge.config import load_settings
 from bridge.errors import BridgeError
 from bridge.tray.server_thread import BridgeThread
+from tests.dashboard.slow_files import slow_file_server
 from tests.support.images import gradient, png_bytes
 from tests.support.server import Bridge, free_port
 
@@ -75,3 +81,46 @@ def test_a_taken_port_is_a_clear_error_and_leaves_nothing_running():
             server.start()
     assert not server.running
     assert new_threads(before) == []
+
+
+def test_stop_cancels_a_download_and_closes_open_event_streams(tmp_path, monkeypatch):
+    from bridge.models.registry import builtin_registry
+
+    data = bytes(range(256)) * 4096 * 8  # 8 MiB at ~2 MB/s: still running at stop
+    with slow_file_server({"m.pth": data}) as base:
+        entry = dataclasses.replace(builtin_registry().get("realesr-animevideov3"),
+                                    url=f"{base}/m.pth", md5=None, size=len(data),
+                                    sha256=hashlib.sha256(data).hexdigest())
+        registry = tmp_path / "mirror.json"
+        registry.write_text(json.dumps({"models": [entry.to_json()]}))
+        monkeypatch.setenv("RB_MODEL_REGISTRY", str(registry))
+        before = set(threading.enumerate())
+        server, client = start()
+        closed = threading.Event()
+
+        async def listen() -> None:
+            async with aiohttp.ClientSession() as s, s.ws_connect(
+                    f"{client.url}/v1/events?token={client.token}") as ws:
+                await ws.receive_json(timeout=5)  # hello
+                ws_open.set()
+                async for _msg in ws:
+                    pass
+            closed.set()
+
+        ws_open = threading.Event()
+        listener = threading.Thread(target=lambda: asyncio.run(listen()))
+        listener.start()
+        assert ws_open.wait(10)
+        assert client.request("POST", f"/v1/models/{entry.id}/pull").status == 202
+        deadline = time.monotonic() + 10
+        while client.get("/v1/models").json()["models"][0]["state"] != "downloading":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        report = server.stop(grace_s=1)
+        assert time.monotonic() - t0 < 8  # an open dashboard does not hold the shutdown
+        assert report["cancelled_downloads"] == [entry.id]
+        assert closed.wait(5), "the event stream was left open"
+        listener.join(5)
+        assert new_threads(before) == []
+    assert not (server.settings.models_dir / entry.filename).exists()
