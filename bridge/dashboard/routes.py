@@ -28,7 +28,7 @@ from aiohttp import web
 import bridge
 from bridge.dashboard import logtail, settings_file
 from bridge.dashboard.thumbs import ThumbnailCache, thumbnail_png
-from bridge.errors import InvalidInput, InvalidParams, NotFound
+from bridge.errors import BridgeError, InvalidInput, InvalidParams, NotFound
 from bridge.server.security import COOKIE
 from bridge.server.state import STATE, ServerState
 
@@ -255,7 +255,8 @@ def _registry_facts(st: ServerState) -> tuple[tuple[str, ...] | None, dict[str, 
 
         models = {m["id"]: m["task"] for m in st.manager().states()}
         return tuple(TASKS), models
-    except ImportError:
+    except (ImportError, BridgeError) as e:  # no manager, or an unusable registry file
+        log.warning("settings: model registry unavailable (%s); default models unchecked", e)
         return None, None
 
 
