@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.installed
 run: $(STAMP)
 	$(VENV)/bin/retouch-bridge serve
 
-test: $(STAMP) system-deps lint test-python test-lua test-uxp
+# system-deps first: the venv's PyGObject (tray extra) builds against Debian's headers.
+test: system-deps $(STAMP) lint test-python test-lua test-uxp
 
 setup: $(STAMP)
 

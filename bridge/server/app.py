@@ -27,6 +27,7 @@ EXPIRY_INTERVAL_S = 30.0
 ROUTE_MODULES: tuple[str, ...] = (
     "bridge.psd.routes",
     "bridge.recipes.routes",
+    "bridge.dashboard.routes",
 )
 
 
