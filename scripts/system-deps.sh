@@ -20,6 +20,7 @@ check xwininfo x11-utils
 check pkg-config pkg-config
 pkg() { dpkg -s "$1" >/dev/null 2>&1 || need+=("$1"); }
 pkg gir1.2-webkit2-4.1
+check desktop-file-validate desktop-file-utils
 pkg libgirepository1.0-dev
 pkg libcairo2-dev
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -66,13 +66,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/dashboard/", to_page)
     app.router.add_static("/dashboard/static", STATIC_DIR, show_index=False)
     app.add_routes(routes)
-    app.on_shutdown.append(_close_event_streams)
-
-
-async def _close_event_streams(app: web.Application) -> None:
-    # A graceful shutdown waits for open handlers, and an open dashboard's WebSocket
-    # never ends by itself: without this every stop waits out the shutdown timeout.
-    await app[STATE].hub.close_all()
 
 
 def _state(request: web.Request) -> ServerState:

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from typing import Any
 
 from aiohttp import web
@@ -111,7 +110,7 @@ class BridgeThread:
                 log.info("tray: cancelling job %s", running.id)
                 queue.cancel(running.id)
                 running.done.wait(10)
-        pulls = self._cancel_pulls()
+        pulls = self.state.cancel_pulls()
         if self._loop is not None and self._stop is not None and not self._loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed on its own meanwhile
                 self._loop.call_soon_threadsafe(self._stop.set)
@@ -124,15 +123,3 @@ class BridgeThread:
                 "cancelled_downloads": pulls,
                 "stopped": not self._thread.is_alive()}
 
-    def _cancel_pulls(self, timeout: float = 10.0) -> list[str]:
-        # ServerState keeps its download tokens private; the tray is its only other owner
-        # of the process, so it reaches in rather than leave download threads behind.
-        pulls: dict[str, Any] = getattr(self.state, "_pulls", {})
-        names = list(pulls)
-        for token in list(pulls.values()):
-            token.cancel()
-        deadline = time.monotonic() + timeout
-        for t in threading.enumerate():
-            if t.name.startswith("pull-") and t.is_alive():
-                t.join(max(0.0, deadline - time.monotonic()))
-        return names
