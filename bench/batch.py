@@ -134,7 +134,7 @@ def main() -> int:
             try:
                 import ray
             except ImportError:
-                ray_line = "ray: not installed (pip install 'retouch-bridge[ray]'), skipped"
+                ray_line = "ray: not installed (pip install 'retouch-bridge[batch]'), skipped"
             else:
                 t0 = time.perf_counter()
                 ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False,

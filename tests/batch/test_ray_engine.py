@@ -14,7 +14,7 @@ from bridge.imaging.codecs import read_image
 from bridge.recipes import parse_recipe
 from tests.batch.products import product_image
 
-ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'retouch-bridge[ray]')")
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'retouch-bridge[batch]')")
 
 RECIPE = """
 name = "ray shop"
