@@ -242,3 +242,19 @@ def test_command_line(shoot, tmp_path, isolated_home):
     r = cli("batch", str(tmp_path / "nowhere"), "-r", str(recipe), "-o", str(out),
             home=isolated_home)
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_the_dashboard_lists_and_serves_the_report(tmp_path, isolated_home):
+    from tests.support.server import running_bridge
+
+    src = tmp_path / "in"
+    for i in range(2):
+        save_rgb(src / f"p{i}.jpg", product_image(64, 48, seed=i))
+    summary = run_batch(src, parse_recipe(SHOP), tmp_path / "out", workers=1)
+    name = Path(summary.report["cache_html"]).name
+    with running_bridge(isolated_home) as bridge:
+        listed = bridge.get("/v1/reports").json()["reports"]
+        assert name in [r["name"] for r in listed]
+        page = bridge.get(f"/v1/reports/{name}")
+        assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
+        assert b"QA report: shop" in page.body
