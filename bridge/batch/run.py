@@ -133,7 +133,7 @@ def run_batch(in_dir: str | Path, recipe: Recipe, out_dir: str | Path, *,
                                        (record.get("error") or {}).get("message", "failed")))
 
         args = {"recipe": recipe.to_json(), "out_dir": str(out_path),
-                "max_pixels": settings.max_pixels}
+                "max_pixels": settings.max_pixels, "qa": report}
         if runner.name == "ray":
             runner.run(args, todo, on_record, wants_gpu=recipe_wants_gpu(recipe))
         else:

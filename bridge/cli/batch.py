@@ -106,7 +106,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray-address", help="Ray cluster address (default: start a local one)")
     p.add_argument("--reference", help="reference image for steps that say '@reference'")
     p.add_argument("--force", action="store_true", help="redo files that are already done")
-    p.add_argument("--no-report", action="store_true", help="skip the QA report")
+    p.add_argument("--no-report", action="store_true",
+                   help="no QA report, metrics or thumbnails (less work per file)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, summary on failure")
     p.set_defaults(handler=cmd_batch)
