@@ -2,9 +2,10 @@
 
 Why processes: decoding, the operations and encoding spend much of their time
 in numpy/OpenCV/zlib, which release the GIL, but the Python between those calls
-does not, and on small and medium images that share is large enough that threads
-alone stay well under 2x on two cores (bench/batch.py measures both). So there is
-one process per core, and inside each a reader thread (read, hash, decode), the
+does not, and on small and medium images that share is large (the recipes here
+make many small numpy calls per strip), so threads alone cannot keep two cores
+busy; bench/batch.py has a thread-pool row to compare. So there is one process per
+core, and inside each a reader thread (read, hash, decode), the
 main thread (the recipe) and a writer thread (encode, atomic write, metrics,
 thumbnails), joined by queues of one item: the model work never waits on I/O and
 at most three images per worker are in memory.
