@@ -1,0 +1,118 @@
+"""Fill engines without a prompt: LaMa (through spandrel, or a TorchScript export) and OpenCV.
+
+Each takes float32 RGB in [0, 1] at its working size and a uint8 hole, and gives
+back one float32 RGB fill. torch is imported inside, when a model is used.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from bridge.errors import InvalidParams, ModelError
+from bridge.imaging.depth import to_8bit
+from bridge.inpaint.region import WorkingSize
+from bridge.ops.base import OpContext
+
+# Peak activation bytes per working pixel, over-estimated (see memory.py).
+LAMA_BYTES_PER_PIXEL = 6_000
+
+
+@dataclass
+class OpenCVInpainter:
+    """Classical inpainting (Telea's fast marching or Navier-Stokes): no weights, 8-bit."""
+
+    method: str = "telea"
+    working: WorkingSize = field(default_factory=lambda: WorkingSize(1024, upscale=False))
+    name: str = "opencv"
+
+    def fill(self, rgb: np.ndarray, hole: np.ndarray, ctx: OpContext) -> list[np.ndarray]:
+        flag = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}[self.method]
+        ctx.progress(0.1, f"opencv inpainting ({self.method})")
+        # A radius in proportion to the image keeps strokes smooth on large holes.
+        radius = max(3, round(0.01 * max(rgb.shape[:2])))
+        out = cv2.inpaint(to_8bit(rgb), hole, radius, flag)
+        ctx.progress(1.0, "filled")
+        return [out.astype(np.float32) * np.float32(1.0 / 255.0)]
+
+
+def is_torchscript(path: Path) -> bool:
+    """TorchScript archives are zips with a `constants.pkl` / `code/` inside; state dicts are not."""
+    if path.suffix.lower() not in (".pt", ".pth", ".jit") or not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
+
+
+def load_lama(path: Path) -> Any:
+    """A LaMa model from a file: a spandrel state dict (best.ckpt, .pth, .safetensors) or TorchScript."""
+    if is_torchscript(path):
+        import torch
+
+        return torch.jit.load(str(path), map_location="cpu").eval()
+    from spandrel import ModelLoader
+
+    try:
+        descriptor = ModelLoader().load_from_file(path)
+    except Exception as e:  # spandrel raises plain errors for unknown or broken files
+        raise ModelError(f"could not load {path.name} as an inpainting model: {e}") from e
+    return descriptor
+
+
+def check_inpainting_model(model: Any, label: str) -> None:
+    purpose = getattr(model, "purpose", None)
+    if purpose is not None and purpose != "Inpainting":
+        arch = getattr(getattr(model, "architecture", None), "id", "?")
+        raise InvalidParams(f"model '{label}' is a {arch} {purpose.lower()} model, not an "
+                            "inpainting model (remove needs LaMa)", param="model")
+
+
+@dataclass
+class LamaInpainter:
+    """LaMa: large-mask inpainting with Fourier convolutions. Works at the crop's own size."""
+
+    model: Any
+    device: str = "cpu"
+    working: WorkingSize = field(default_factory=lambda: WorkingSize(1024, upscale=False))
+    name: str = "lama"
+
+    def __post_init__(self) -> None:
+        self.model = self.model.to(self.device)
+        self.model.eval()
+
+    def fill(self, rgb: np.ndarray, hole: np.ndarray, ctx: OpContext) -> list[np.ndarray]:
+        import torch
+
+        ctx.progress(0.05, "lama")
+        image = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
+        mask = torch.from_numpy((hole > 0).astype(np.float32))[None, None]
+        image, mask = image.to(self.device), mask.to(self.device)
+        with torch.inference_mode():
+            if hasattr(self.model, "architecture"):  # spandrel pads to its multiple itself
+                out = self.model(image, mask)
+            else:
+                out = _run_padded(self.model, image, mask, multiple=8)
+        ctx.check_cancelled()
+        result = out[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+        ctx.progress(1.0, "filled")
+        return [np.ascontiguousarray(result, dtype=np.float32)]
+
+
+def _run_padded(model: Any, image: Any, mask: Any, multiple: int) -> Any:
+    """Run a raw (TorchScript) LaMa on input reflect-padded to a multiple of its stride."""
+    import torch.nn.functional as F
+
+    h, w = image.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        image = F.pad(image, (0, pw, 0, ph), mode="reflect")
+        mask = F.pad(mask, (0, pw, 0, ph), mode="reflect")
+    out = model(image, mask)
+    if out.max() > 2.0:  # some exports answer in 0..255
+        out = out / 255.0
+    return out[..., :h, :w]
