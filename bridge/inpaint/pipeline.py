@@ -82,27 +82,35 @@ def plan_selection(extent: Extent, selection: Mask, settings: SelectionSettings,
 
 
 def paste_inside(original: np.ndarray, colour: np.ndarray, coverage: np.ndarray) -> np.ndarray:
-    """A copy of the crop with `colour` written where coverage > 0; other bits untouched.
+    """The crop with `colour` wherever coverage > 0 and its own bits everywhere else.
 
     The layer carries the fill wherever its mask shows any of it, and the layer
     mask does the blending, so the host composites fill*m + original*(1-m) once.
-    Alpha (the last channel, when there is one) is the original's.
+    Alpha (the last channel, when there is one) is the original's. `colour` (a
+    fresh crop-sized array) is reused when it can be, so a selection as large as
+    the document costs one crop-sized result, not two.
     """
-    out = np.array(original, copy=True)
     cc = colour.shape[2]
-    np.copyto(out[:, :, :cc], colour, where=coverage[:, :, None] > 0)
+    keep = (coverage == 0)[:, :, None]
+    if original.shape[2] == cc:
+        np.copyto(colour, original, where=keep)
+        return colour
+    out = np.array(original, copy=True)
+    np.copyto(out[:, :, :cc], colour, where=~keep)
     return out
 
 
 def follow_selection(
     image: Image,
-    selection: Mask,
+    selection: Mask | None,
     engine: Inpainter,
     settings: SelectionSettings,
     ctx: OpContext,
     names: Sequence[str] | Callable[[int], str] = lambda i: f"variation-{i + 1}",
+    op: str = "fill",
 ) -> tuple[list[Layer], SelectionPlan]:
     # 1. where: the feathered selection and the crop around it.
+    selection = require_selection(selection, op)
     plan = plan_selection(image.extent, selection, settings, engine.working)
     ctx.progress(0.02, f"{engine.name}: {plan.crop.width}x{plan.crop.height} crop at {plan.working}")
 

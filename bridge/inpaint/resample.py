@@ -46,12 +46,13 @@ def to_crop(fill: np.ndarray, size: Extent, dtype: np.dtype, channels: int) -> n
     """A float32 RGB fill at working size -> `channels` colour channels of `dtype` at `size`.
 
     Integer documents are quantised at the working size and resized in their own
-    type, so the crop-sized result is the only crop-sized array made here.
+    type, so the crop-sized result is the only crop-sized array made here. The
+    result is always a new array the caller may write into.
     """
     if channels == 1:
         fill = to_grey(fill)
     if np.dtype(dtype) == np.float32:
-        out = _resize(np.ascontiguousarray(fill, dtype=np.float32), size)
+        out = _resize(np.array(fill, dtype=np.float32, copy=True), size)
         return np.clip(out, 0.0, 1.0, out=out)
     return _resize(from_float(fill, dtype), size)
 

@@ -59,7 +59,7 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
     settings = SelectionSettings(context=params["context"], grow=grow, feather=params["feather"],
                                  color_match=params["color_match"])
     layers, plan = follow_selection(image, selection, engine, settings, ctx.sub(0.1, 1.0),
-                                    names=["removed"])
+                                    names=["removed"], op="remove")
     metadata = {"engine": engine.name, **info, **describe_plan(plan), "grow": grow}
     return OpResult(layers, image.extent, metadata)
 
