@@ -28,11 +28,11 @@ def cached_model(factory: pytest.TempPathFactory, name: str, build: Callable[[Pa
     return target
 
 
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
-    """Refuse, and record, every attempt to reach anything but loopback.
+def block_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
+    """Refuse, and record, every attempt to reach anything but loopback (for a fixture).
 
     Libraries sometimes swallow connection errors; the record proves there was no attempt.
+    Use: `@pytest.fixture def no_network(monkeypatch): yield from block_network(monkeypatch)`.
     """
     attempts: list[object] = []
     real_connect = socket.socket.connect
