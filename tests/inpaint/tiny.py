@@ -203,8 +203,10 @@ def write_u2net_like_onnx(out: Path, size: int = 320, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     net = Net().eval()
+    # Height and width are dynamic so the file also serves sessions that feed 1024x1024.
+    axes = {"input.1": {2: "h", 3: "w"}, "d0": {2: "h", 3: "w"}, "d1": {2: "h", 3: "w"}}
     torch.onnx.export(net, (torch.rand(1, 3, size, size),), str(out), input_names=["input.1"],
-                      output_names=["d0", "d1"], opset_version=17, dynamo=False)
+                      output_names=["d0", "d1"], opset_version=17, dynamo=False, dynamic_axes=axes)
     return out
 
 
