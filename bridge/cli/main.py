@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -41,3 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        # One clear line for users; the traceback when asked for (RB_DEBUG=1).
+        if os.environ.get("RB_DEBUG"):
+            raise
+        print(f"retouch-bridge: error: {type(e).__name__}: {e} (RB_DEBUG=1 shows details)",
+              file=sys.stderr)
+        return 1

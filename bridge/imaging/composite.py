@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bridge.imaging.geometry import Bounds
+from bridge.imaging.geometry import Bounds, Extent
 from bridge.imaging.mask import Mask
 
 
@@ -35,7 +35,9 @@ def paste_masked(target: np.ndarray, patch: np.ndarray, patch_bounds: Bounds, ma
     Only pixels where the mask covers something are written: everything else in
     `target` keeps its exact bits, whatever the document size.
     """
-    area = patch_bounds.intersect(mask.bounds)
+    # Clamped to the target too: a patch or mask hanging over its edge must not index
+    # with negative (wrapping) slices.
+    area = patch_bounds.intersect(mask.bounds).clamp(Extent(target.shape[1], target.shape[0]))
     if area.is_empty:
         return
     rows, cols = area.slices

@@ -23,7 +23,8 @@ class Mask:
 
     def __post_init__(self) -> None:
         if self.data.dtype != np.uint8 or self.data.ndim != 2:
-            raise ValueError(f"mask data must be 2-D uint8, got {self.data.dtype} {self.data.shape}")
+            raise ValueError(
+                f"mask data must be 2-D uint8, got {self.data.dtype} {self.data.shape}")
         if self.data.shape != (self.bounds.height, self.bounds.width):
             raise ValueError(f"mask data {self.data.shape} does not match bounds {self.bounds}")
 
@@ -74,11 +75,16 @@ class Mask:
         if radius <= 0:
             return self
         r = math.ceil(radius)
-        area = self.bounds.pad(2 * r).clamp(extent)
+        sigma = max(radius / 2.0, 0.5)
+        reach = math.ceil(3 * sigma)  # the blur kernel's radius, set explicitly below
+        # Room for the dilation and the whole blur tail: a smaller area would cut the
+        # feather off with a visible step where the area ends.
+        area = self.bounds.pad(r + reach + 1).clamp(extent)
         data = self.region(area)
         grown = cv2.dilate(data, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
-        sigma = max(radius / 2.0, 0.5)
-        blurred = cv2.GaussianBlur(grown, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+        # Replicate: at the image edge the selection continues; inside, the area's rim is 0 anyway.
+        blurred = cv2.GaussianBlur(grown, (2 * reach + 1,) * 2, sigma,
+                                   borderType=cv2.BORDER_REPLICATE)
         return Mask(area, np.maximum(blurred, data)).trimmed()
 
     def trimmed(self) -> Mask:

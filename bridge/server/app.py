@@ -24,7 +24,9 @@ log = logging.getLogger("bridge.server")
 
 EXPIRY_INTERVAL_S = 30.0
 # Extra route modules (PSD, dashboard, recipes) register here by exposing `setup(app)`.
-ROUTE_MODULES: tuple[str, ...] = ()
+ROUTE_MODULES: tuple[str, ...] = (
+    "bridge.psd.routes",
+)
 
 
 def create_app(settings: Settings, token: str | None = None) -> web.Application:

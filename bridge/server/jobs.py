@@ -17,6 +17,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from bridge.errors import BridgeError, Busy, Cancelled, NotFound
@@ -31,6 +32,20 @@ PRIORITIES = {"interactive": 0, "batch": 1}
 
 Work = Callable[[OpContext], Any]
 Listener = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class FileResult:
+    """A job whose result is a file on disk (a PSD), served as a download."""
+
+    path: Path
+    media_type: str
+    filename: str
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {"file": self.filename, "media_type": self.media_type,
+                "size": self.path.stat().st_size if self.path.exists() else None, **self.report}
 
 
 @dataclass
@@ -55,6 +70,19 @@ class Job:
     # The source image, kept for `?full=1` composites; dropped with the result.
     source: Image | None = None
     describe_result: Callable[[Any], dict[str, Any]] | None = None
+    # Frees what the job holds outside memory (its temporary folder); called once,
+    # when the job fails or is cancelled, or when its result expires.
+    cleanup: Callable[[], None] | None = None
+
+    def release(self) -> None:
+        self.result = None
+        self.source = None
+        if self.cleanup is not None:
+            cleanup, self.cleanup = self.cleanup, None
+            try:
+                cleanup()
+            except OSError:
+                log.exception("cleanup of job %s failed", self.id)
 
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -103,6 +131,7 @@ class JobQueue:
         self._thread.start()
 
     def stop(self, cancel_running: bool = True, timeout: float = 10.0) -> None:
+        """Cancel what is queued (and running), then free every job's temporary files."""
         with self._cond:
             self._stopping = True
             for _, _, job_id in self._heap:
@@ -113,6 +142,8 @@ class JobQueue:
             self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        for job in list(self._jobs.values()):
+            job.release()
 
     def set_paused(self, paused: bool) -> None:
         with self._cond:
@@ -140,6 +171,7 @@ class JobQueue:
         job = self._jobs.get(job_id)
         if job is not None and job.finished and time.time() - job.finished > self.result_ttl_s:
             self._jobs.pop(job_id, None)
+            job.release()
             job = None
         if job is None:
             raise NotFound(f"no job '{job_id}' (unknown, or its result expired)", job=job_id)
@@ -172,8 +204,9 @@ class JobQueue:
         with self._cond:
             old = [j.id for j in self._jobs.values()
                    if j.finished is not None and now - j.finished > self.result_ttl_s]
-            for job_id in old:
-                del self._jobs[job_id]
+            expired = [self._jobs.pop(job_id) for job_id in old]
+        for job in expired:
+            job.release()
         return len(old)
 
     # -- worker ------------------------------------------------------------------
@@ -214,7 +247,8 @@ class JobQueue:
                 job.error = {"code": "internal_error", "message": f"{type(e).__name__}: {e}"}
             finally:
                 job.finished = time.time()
-                job.source = job.source if job.state == "done" else None
+                if job.state != "done":
+                    job.release()
                 with self._cond:
                     self.running = None
                 job.done.set()
@@ -223,6 +257,7 @@ class JobQueue:
     def _finish_cancelled(self, job: Job) -> None:
         job.state, job.message, job.finished = "cancelled", "cancelled", time.time()
         job.cancel_token.cancel()
+        job.release()
         job.done.set()
         self._emit(job, "cancelled")
 

@@ -18,7 +18,7 @@ from bridge.imaging.mask import Mask
 from bridge.ops.base import Layer, OpResult
 from bridge.ops.registry import get_operation, operations, prepare, run_operation
 from bridge.server import transport
-from bridge.server.jobs import Job
+from bridge.server.jobs import FileResult, Job
 from bridge.server.state import STATE, ServerState, dumps
 
 routes = web.RouteTableDef()
@@ -123,8 +123,14 @@ def _flatten(source: Image, result: OpResult) -> Image:
 
 
 async def _send_layer(request: web.Request, job_id: str, layer_name: str | None,
-                      want_mask: bool) -> web.Response:
+                      want_mask: bool) -> web.StreamResponse:
     job = state(request).queue.get(job_id)
+    if job.state == "done" and isinstance(job.result, FileResult):
+        if layer_name is not None or want_mask:
+            raise NotFound("this job's result is a single file; fetch /result")
+        return web.FileResponse(job.result.path, headers={
+            "Content-Type": job.result.media_type, "X-Job-Id": job.id,
+            "Content-Disposition": f'attachment; filename="{job.result.filename}"'})
     result = _finished_result(job)
     layer: Layer | None = result.primary if layer_name is None else result.layer(layer_name)
     if layer is None:
@@ -152,23 +158,23 @@ async def _send_layer(request: web.Request, job_id: str, layer_name: str | None,
             image = await loop.run_in_executor(None, _flatten, job.source, result)
         fmt = transport.choose_format(q.get("format"), job.source_format, image)
     headers = transport.pixel_headers(image, layer.bounds, result, job.id, layer.mask is not None)
-    return await transport.pixels_response(image, fmt, quality, headers)
+    return await transport.pixels_response(request, image, fmt, quality, headers)
 
 
 @routes.get("/v1/jobs/{id}/result")
-async def job_result(request: web.Request) -> web.Response:
+async def job_result(request: web.Request) -> web.StreamResponse:
     """The primary layer's pixels (?format=png|tiff|jpeg|webp|raw, ?full=1)."""
     return await _send_layer(request, request.match_info["id"], None, False)
 
 
 @routes.get("/v1/jobs/{id}/result/{layer}")
-async def job_result_layer(request: web.Request) -> web.Response:
+async def job_result_layer(request: web.Request) -> web.StreamResponse:
     """A named layer's pixels."""
     return await _send_layer(request, request.match_info["id"], request.match_info["layer"], False)
 
 
 @routes.get("/v1/jobs/{id}/result/{layer}/mask")
-async def job_result_mask(request: web.Request) -> web.Response:
+async def job_result_mask(request: web.Request) -> web.StreamResponse:
     """A layer's mask as 8-bit grey."""
     return await _send_layer(request, request.match_info["id"], request.match_info["layer"], True)
 
@@ -183,7 +189,7 @@ async def job_preview(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/ops/{op}")
-async def run_op(request: web.Request) -> web.Response:
+async def run_op(request: web.Request) -> web.StreamResponse:
     """Run one operation and answer with its primary layer (for the Lightroom plugin)."""
     st = state(request)
     job = await _submit(request, request.match_info["op"])

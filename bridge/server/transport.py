@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -25,6 +26,8 @@ TEXT_PARTS = {"op", "params", "raw", "mask_raw", "priority"}
 BINARY_PARTS = {"image", "mask", "icc"}
 TEXT_LIMIT = 1 << 20
 CHUNK = 1 << 20
+STREAM_ABOVE = 8 << 20
+SEND_SLICE = 4 << 20
 OUTPUT_FORMATS = ("png", "tiff", "jpeg", "webp", "raw")
 MIME = {"png": "image/png", "tiff": "image/tiff", "jpeg": "image/jpeg", "webp": "image/webp",
         "raw": "application/octet-stream"}
@@ -65,7 +68,30 @@ async def _read_part(part: BodyPartReader, budget: BodyBudget, limit: int | None
     return buf
 
 
-def _json_part(name: str, data: bytes | str | None, kind: type = dict) -> Any:
+async def _read_raw_body(request: web.Request,
+                         max_body: int) -> tuple[dict[str, str], dict[str, bytearray]]:
+    """One image as the whole body; its layout and the job in X- headers."""
+    budget = BodyBudget(max_body)
+    if request.content_length is not None and request.content_length > max_body:
+        budget.take(request.content_length)
+    buf = bytearray()
+    while chunk := await request.content.read(CHUNK):
+        budget.take(len(chunk))
+        buf += chunk
+    h = request.headers
+    texts = {"op": h.get("X-Op", ""), "params": h.get("X-Params", ""),
+             "priority": h.get("X-Priority", "")}
+    try:
+        texts["raw"] = json.dumps({k: int(h[f"X-{k.capitalize()}"])
+                                   for k in ("width", "height", "channels", "depth")})
+    except KeyError as e:
+        raise InvalidInput(f"a raw body needs the header {e.args[0]!r}") from None
+    except ValueError:
+        raise InvalidInput("X-Width, X-Height, X-Channels and X-Depth must be integers") from None
+    return texts, {"image": buf}
+
+
+def json_part(name: str, data: bytes | str | None, kind: type = dict) -> Any:
     if data is None or data == b"" or data == "":
         return None
     try:
@@ -87,52 +113,61 @@ def _layout(raw: dict[str, Any], name: str, keys: tuple[str, ...]) -> dict[str, 
     return out
 
 
-async def read_submission(request: web.Request, max_body: int, max_pixels: int) -> Submission:
+@dataclass
+class Form:
+    texts: dict[str, str] = field(default_factory=dict)
+    blobs: dict[str, bytearray] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+async def read_form(request: web.Request, max_body: int, *, texts: set[str], blobs: set[str],
+                    files: dict[str, Path] | None = None) -> Form:
+    """A multipart body: small text parts, binary parts in memory, file parts streamed to disk.
+
+    Unknown parts are refused so a typo in a client shows up as an error, not as
+    a silently ignored setting.
+    """
     budget = BodyBudget(max_body)
     if request.content_length is not None and request.content_length > max_body:
         budget.take(request.content_length)
-    ctype = request.content_type
-    texts: dict[str, str] = {}
-    blobs: dict[str, bytearray] = {}
-    if ctype == "multipart/form-data":
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise InvalidInput("nested multipart bodies are not supported")
-            name = part.name or ""
-            if name in TEXT_PARTS:
-                texts[name] = bytes(await _read_part(part, budget, TEXT_LIMIT)).decode("utf-8")
-            elif name in BINARY_PARTS:
-                blobs[name] = await _read_part(part, budget)
-            else:
-                raise InvalidInput(
-                    f"unknown part '{name}'; expected: {', '.join(sorted(TEXT_PARTS | BINARY_PARTS))}")
-    elif ctype == "application/octet-stream":
-        buf = bytearray()
-        while chunk := await request.content.read(CHUNK):
-            budget.take(len(chunk))
-            buf += chunk
-        blobs["image"] = buf
-        h = request.headers
-        texts["op"] = h.get("X-Op", "")
-        texts["params"] = h.get("X-Params", "")
-        texts["priority"] = h.get("X-Priority", "")
-        try:
-            texts["raw"] = json.dumps({k: int(h[f"X-{k.capitalize()}"])
-                                       for k in ("width", "height", "channels", "depth")})
-        except KeyError as e:
-            raise InvalidInput(f"a raw body needs the header {e.args[0]!r}") from None
-        except ValueError:
-            raise InvalidInput("X-Width, X-Height, X-Channels and X-Depth must be integers") from None
-    else:
+    if request.content_type != "multipart/form-data":
         raise UnsupportedFormat(
-            f"send multipart/form-data or application/octet-stream, not '{ctype or 'nothing'}'")
+            f"send multipart/form-data, not '{request.content_type or 'nothing'}'")
+    files = files or {}
+    form = Form()
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise InvalidInput("nested multipart bodies are not supported")
+        name = part.name or ""
+        if name in texts:
+            form.texts[name] = bytes(await _read_part(part, budget, TEXT_LIMIT)).decode("utf-8")
+        elif name in blobs:
+            form.blobs[name] = await _read_part(part, budget)
+        elif name in files:
+            with open(files[name], "wb") as f:
+                while chunk := await part.read_chunk(CHUNK):
+                    budget.take(len(chunk))
+                    f.write(chunk)
+            form.files[name] = files[name]
+        else:
+            expected = ", ".join(sorted(texts | blobs | set(files)))
+            raise InvalidInput(f"unknown part '{name}'; expected: {expected}")
+    return form
+
+
+async def read_submission(request: web.Request, max_body: int, max_pixels: int) -> Submission:
+    if request.content_type == "application/octet-stream":
+        texts, blobs = await _read_raw_body(request, max_body)
+    else:
+        form = await read_form(request, max_body, texts=TEXT_PARTS, blobs=BINARY_PARTS)
+        texts, blobs = form.texts, form.blobs
 
     if "image" not in blobs or not blobs["image"]:
         raise InvalidInput("the 'image' part is missing or empty")
-    params = _json_part("params", texts.get("params")) or {}
-    raw = _json_part("raw", texts.get("raw"))
-    mask_raw = _json_part("mask_raw", texts.get("mask_raw"))
+    params = json_part("params", texts.get("params")) or {}
+    raw = json_part("raw", texts.get("raw"))
+    mask_raw = json_part("mask_raw", texts.get("mask_raw"))
     priority = texts.get("priority") or "interactive"
     if priority not in ("interactive", "batch"):
         raise InvalidParams("priority must be 'interactive' or 'batch'")
@@ -196,11 +231,23 @@ def encode_body(image: Image, fmt: str, quality: int) -> bytes | memoryview:
     return codecs.encode(image, fmt, quality=quality)
 
 
-async def pixels_response(image: Image, fmt: str, quality: int,
-                          headers: dict[str, str]) -> web.Response:
+async def pixels_response(request: web.Request, image: Image, fmt: str, quality: int,
+                          headers: dict[str, str]) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     body = await loop.run_in_executor(None, encode_body, image, fmt, quality)
-    return web.Response(body=body, content_type=MIME[fmt], headers=headers)
+    if len(body) <= STREAM_ABOVE:
+        return web.Response(body=body, content_type=MIME[fmt], headers=headers)
+    # Large answers go out in slices of the result's own memory: handing the whole
+    # buffer to the transport at once makes asyncio copy everything the socket
+    # did not take immediately.
+    resp = web.StreamResponse(headers={**headers, "Content-Type": MIME[fmt]})
+    resp.content_length = len(body)
+    await resp.prepare(request)
+    view = memoryview(body).cast("B")
+    for start in range(0, len(view), SEND_SLICE):
+        await resp.write(view[start:start + SEND_SLICE])
+    await resp.write_eof()
+    return resp
 
 
 def describe_result(result: OpResult) -> dict[str, Any]:

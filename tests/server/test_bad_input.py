@@ -105,7 +105,7 @@ def test_pixel_limit_is_413(tmp_path):
     with running_bridge(tmp_path, "--max-pixels", "1000") as b:
         r = b.submit("passthrough", GOOD_PNG)
         assert r.status == 413
-        assert "3072" in r.json()["error"]["message"]
+        assert "64x48" in r.json()["error"]["message"]
 
 
 def test_unknown_job_and_layer(bridge_server):

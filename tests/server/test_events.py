@@ -49,7 +49,7 @@ def test_cancel_event(bridge_server):
         bridge_server.request("DELETE", f"/v1/jobs/{job['id']}")
         return job["id"]
 
-    job_id, events = asyncio.run(collect(bridge_server.url, bridge_server.token, submit,
+    _job_id, events = asyncio.run(collect(bridge_server.url, bridge_server.token, submit,
                                          {"cancelled"}))
     assert events[-1]["type"] == "cancelled"
 

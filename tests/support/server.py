@@ -66,8 +66,8 @@ class Bridge:
     proc: subprocess.Popen[str]
     output: list[str] = field(default_factory=list)
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None, token: str | None | bool = True,
+    def request(self, method: str, path: str, body: bytes | memoryview | None = None,
+                headers: dict[str, str] | None = None, token: str | bool | None = True,
                 timeout: float = 120) -> Reply:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         hdrs = {"Host": f"127.0.0.1:{self.port}"}
@@ -79,8 +79,9 @@ class Bridge:
         conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
         for k, v in hdrs.items():
             conn.putheader(k, v)
-        conn.putheader("Content-Length", str(len(body or b"")))
-        conn.endheaders(body or b"")
+        data = memoryview(body if body is not None else b"").cast("B")
+        conn.putheader("Content-Length", str(data.nbytes))
+        conn.endheaders(data)
         resp = conn.getresponse()
         data = resp.read()
         conn.close()

@@ -1,0 +1,140 @@
+"""JPEG: 8-bit grey and colour. Decoded with OpenCV (libjpeg-turbo), written with Pillow.
+
+Markers are read here: the frame header for the size, APP1 for EXIF, APP2 for
+the ICC profile (which may be split over several segments). CMYK and YCCK JPEGs
+are refused: turning them into RGB needs a colour conversion this lossless core
+does not do silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import cv2
+import numpy as np
+from PIL import Image as PILImage
+
+from bridge.errors import InvalidInput, InvalidParams, UnsupportedFormat
+from bridge.imaging import exif as exif_tags
+from bridge.imaging.codec_util import as_hwc, swap_red_blue_in_place, to_uint8
+from bridge.imaging.formats import Header
+from bridge.imaging.geometry import Extent
+from bridge.imaging.image import Image
+from bridge.imaging.orientation import apply_orientation
+
+log = logging.getLogger(__name__)
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_ICC_TAG = b"ICC_PROFILE\0"
+_ICC_CHUNK = 65519  # 65535 - 2 (length) - 12 (tag) - 2 (sequence numbers)
+_EXIF_MAX = 65533 - len(exif_tags.EXIF_PREFIX)
+
+
+@dataclass
+class JpegInfo:
+    width: int = 0
+    height: int = 0
+    precision: int = 8
+    components: int = 0
+    exif: bytes | None = None
+    icc_parts: dict[int, bytes] = field(default_factory=dict)
+    icc_count: int = 0
+
+    @property
+    def icc(self) -> bytes | None:
+        """The profile when every part arrived; a partial profile is worse than none."""
+        if not self.icc_parts or sorted(self.icc_parts) != list(range(1, self.icc_count + 1)):
+            return None
+        return b"".join(self.icc_parts[i] for i in range(1, self.icc_count + 1))
+
+
+def read_markers(data: bytes | memoryview) -> JpegInfo:
+    """Walk the segments up to the first scan. Raises InvalidInput if there is no frame header."""
+    info = JpegInfo()
+    pos, n = 2, len(data)
+    found_frame = False
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            raise InvalidInput(f"the JPEG is corrupt: expected a marker at byte {pos}")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        if marker in (0xD9, 0xDA):
+            break
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        body = data[pos + 4: pos + 2 + length]
+        if length < 2 or len(body) != length - 2:
+            break
+        if marker in _SOF and len(body) >= 6 and not found_frame:
+            info.precision, info.height, info.width, info.components = struct.unpack_from(
+                ">BHHB", body)
+            found_frame = True
+        elif marker == 0xE1 and info.exif is None and bytes(body[:6]) == exif_tags.EXIF_PREFIX:
+            info.exif = bytes(body[6:])
+        elif marker == 0xE2 and bytes(body[:12]) == _ICC_TAG and len(body) >= 14:
+            seq, count = body[12], body[13]
+            info.icc_parts.setdefault(seq, bytes(body[14:]))
+            info.icc_count = count
+        pos += 2 + length
+    if not found_frame:
+        raise InvalidInput("the JPEG is truncated or corrupt: no frame header (SOF) was found")
+    return info
+
+
+def header(data: bytes | memoryview) -> Header:
+    info = read_markers(data)
+    return Header("jpeg", Extent(info.width, info.height), info)
+
+
+def decode(data: bytes | memoryview, head: Header) -> Image:
+    info: JpegInfo = head.info
+    if info.components == 4:
+        raise UnsupportedFormat("CMYK JPEGs are not supported; convert the file to RGB first")
+    if info.precision != 8 or info.components not in (1, 3):
+        raise UnsupportedFormat(
+            f"{info.precision}-bit JPEGs with {info.components} components are not supported")
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise InvalidInput("the JPEG is truncated or its image data is corrupt")
+    pixels = swap_red_blue_in_place(as_hwc(pixels))
+    exif = info.exif
+    orientation = exif_tags.orientation(exif)
+    if orientation != 1:
+        pixels = apply_orientation(pixels, orientation)
+        exif = exif_tags.reset_orientation(exif)  # type: ignore[arg-type]
+    return Image(pixels, icc=info.icc, exif=exif, source_format="jpeg",
+                 metadata={"orientation": orientation} if orientation != 1 else {})
+
+
+def write(image: Image, fh: BinaryIO, quality: int) -> None:
+    """8-bit only: 16-bit and float are rounded to 8 bits (v*255/65535, float clipped to 0..1).
+
+    JPEG has no alpha; an image with alpha is refused rather than silently flattened.
+    Quality 90 and up keeps full colour resolution (4:4:4), below it 4:2:0.
+    """
+    if image.has_alpha:
+        raise InvalidParams("JPEG cannot hold transparency; flatten the image first or ask for "
+                            "png, tiff or webp", format="jpeg")
+    pil = PILImage.fromarray(_pil_array(to_uint8(image.pixels)))
+    options: dict = {"quality": quality, "subsampling": 0 if quality >= 90 else 2}
+    if image.icc:
+        options["icc_profile"] = image.icc
+    if image.exif:
+        if len(image.exif) <= _EXIF_MAX:
+            options["exif"] = exif_tags.EXIF_PREFIX + image.exif
+        else:
+            log.warning("EXIF of %d bytes does not fit in a JPEG segment; not written",
+                        len(image.exif))
+    pil.save(fh, "JPEG", **options)
+
+
+def _pil_array(pixels: np.ndarray) -> np.ndarray:
+    return pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
+

@@ -1,0 +1,309 @@
+"""TIFF: 8/16-bit and 32-bit float; grey, grey+alpha, RGB, RGBA; palettes and bilevel too.
+
+tifffile reads the tags and, for uncompressed, Deflate/ZIP and LZMA files, the
+pixels. LZW, JPEG, PackBits and 2/4-bit samples need the imagecodecs package,
+which we do not ship: those pixels come from libtiff instead, through Pillow up
+to 8 bits and through OpenCV for 16/32 bits (compressed 16-bit grey+alpha is
+refused: OpenCV drops that alpha and Pillow has no such mode).
+
+Alpha is the first extra sample marked associated or unassociated (or a lone
+extra sample with no ExtraSamples tag, as OpenCV writes RGBA); associated
+(premultiplied) alpha is divided out, since Image alpha is never premultiplied.
+Unspecified extra samples (Photoshop's saved selections) are dropped.
+
+Writing is uncompressed (fast, and every reader takes it), with the ICC profile
+in tag 34675, alpha as an unassociated extra sample, and EXIF as Photoshop and
+Lightroom write it: descriptive ASCII tags in IFD0 plus EXIF and GPS sub-IFDs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import cv2
+import numpy as np
+import tifffile
+from PIL import TiffImagePlugin
+
+from bridge.errors import BridgeError, InvalidInput, UnsupportedFormat
+from bridge.imaging import exif as exif_tags
+from bridge.imaging.codec_util import BufferFile, as_hwc, swap_red_blue_in_place
+from bridge.imaging.formats import Header
+from bridge.imaging.geometry import Extent
+from bridge.imaging.image import Image
+from bridge.imaging.orientation import apply_orientation
+
+log = logging.getLogger(__name__)
+
+MINISWHITE, MINISBLACK, RGB, PALETTE, SEPARATED, YCBCR = 0, 1, 2, 3, 5, 6
+ASSOCIATED, UNASSOCIATED = 1, 2
+# Compressions tifffile decodes without imagecodecs: none, Deflate (two codes), LZMA.
+NATIVE_COMPRESSIONS = {1, 8, 32946, 34925}
+# EXIF IFD0 text tags that a TIFF's own IFD0 can carry (tifffile writes the others itself).
+IFD0_TEXT_TAGS = (270, 271, 272, 305, 306, 315, 33432)
+_STRIP_BYTES = 16 << 20
+
+
+@dataclass
+class TiffLayout:
+    width: int
+    height: int
+    samples: int
+    bits: int
+    sample_format: int  # 1 unsigned, 2 signed, 3 float
+    photometric: int
+    planar: int
+    compression: int
+    extrasamples: tuple[int, ...]
+    orientation: int
+    depth: int
+    data_end: int
+    icc: bytes | None
+    colormap: np.ndarray | None
+
+    @property
+    def color_samples(self) -> int:
+        return 3 if self.photometric in (RGB, YCBCR) else 1
+
+    @property
+    def alpha(self) -> int | None:
+        """ASSOCIATED or UNASSOCIATED when the first extra sample is alpha."""
+        kind = self.extrasamples[0] if self.extrasamples else None
+        return kind if kind in (ASSOCIATED, UNASSOCIATED) else None
+
+
+def header(data: bytes | memoryview) -> Header:
+    try:
+        with tifffile.TiffFile(BufferFile(data)) as tif:
+            layout = _layout(tif.pages.first)
+    except BridgeError:
+        raise
+    except Exception as e:  # tifffile raises many types on corrupt input; all mean bad data
+        raise InvalidInput(f"the TIFF header could not be read: {e}") from None
+    return Header("tiff", Extent(layout.width, layout.height), layout)
+
+
+def _layout(page: tifffile.TiffPage) -> TiffLayout:
+    def tag(code: int, default: object = None) -> object:
+        t = page.tags.get(code)
+        return default if t is None else t.value
+
+    ends = [o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=False) if c]
+    icc = tag(34675)
+    colormap = page.colormap if page.photometric == PALETTE else None
+    return TiffLayout(
+        width=int(page.imagewidth), height=int(page.imagelength),
+        samples=int(page.samplesperpixel), bits=int(page.bitspersample),
+        sample_format=int(page.sampleformat), photometric=int(page.photometric),
+        planar=int(page.planarconfig), compression=int(page.compression),
+        extrasamples=_extrasamples(page),
+        orientation=int(tag(274, 1)),  # type: ignore[call-overload]
+        depth=int(page.imagedepth), data_end=max(ends, default=0),
+        icc=bytes(icc) if isinstance(icc, bytes | bytearray | np.ndarray) else None,
+        colormap=None if colormap is None else np.asarray(colormap),
+    )
+
+
+def _extrasamples(page: tifffile.TiffPage) -> tuple[int, ...]:
+    kinds = tuple(int(x) for x in page.extrasamples)
+    color = 3 if page.photometric in (RGB, YCBCR) else 1
+    if not kinds and int(page.samplesperpixel) == color + 1:
+        # One extra sample but no ExtraSamples tag (OpenCV writes RGBA this way):
+        # every reader we know treats it as alpha, so do we.
+        return (UNASSOCIATED,)
+    return kinds
+
+
+# -- decoding --------------------------------------------------------------------
+def decode(data: bytes | memoryview, head: Header) -> Image:
+    lay: TiffLayout = head.info
+    if lay.photometric == SEPARATED:
+        raise UnsupportedFormat("CMYK TIFFs are not supported; convert the file to RGB first")
+    if lay.photometric not in (MINISWHITE, MINISBLACK, RGB, PALETTE, YCBCR):
+        raise UnsupportedFormat(f"TIFF photometric interpretation {lay.photometric} "
+                                "is not supported (grey, RGB and palette are)")
+    if lay.depth != 1:
+        raise UnsupportedFormat("volumetric TIFFs are not supported")
+    if lay.data_end > len(data):
+        raise InvalidInput(f"the TIFF is truncated: its pixel data runs to byte {lay.data_end:,} "
+                           f"but only {len(data):,} bytes were received")
+    if lay.compression in NATIVE_COMPRESSIONS and lay.photometric != YCBCR:
+        try:
+            pixels = _with_tifffile(data, lay)
+        except _NeedsCodec:
+            pixels = _with_libtiff(data, lay)
+    else:
+        pixels = _with_libtiff(data, lay)
+    if lay.orientation in range(2, 9):
+        pixels = apply_orientation(pixels, lay.orientation)
+    meta = {"orientation": lay.orientation} if lay.orientation in range(2, 9) else {}
+    return Image(pixels, icc=lay.icc, exif=exif_tags.exif_from_tiff(data),
+                 source_format="tiff", metadata=meta)
+
+
+class _NeedsCodec(Exception):
+    pass
+
+
+def _with_tifffile(data: bytes | memoryview, lay: TiffLayout) -> np.ndarray:
+    try:
+        with tifffile.TiffFile(BufferFile(data)) as tif:
+            raw = tif.pages.first.asarray()
+    except Exception as e:
+        if "imagecodecs" in str(e):
+            raise _NeedsCodec from e
+        raise InvalidInput(f"the TIFF's pixel data could not be read: {e}") from None
+    if lay.planar == 2 and raw.ndim == 3:
+        raw = np.moveaxis(raw, 0, -1)
+    samples = _to_standard_depth(as_hwc(raw), lay)
+    if lay.photometric == PALETTE:
+        return _apply_palette(samples[:, :, 0], lay)
+    return _straight_alpha(_pick_channels(samples, lay), lay)
+
+
+def _to_standard_depth(raw: np.ndarray, lay: TiffLayout) -> np.ndarray:
+    """uint8, uint16 or float32 samples at full range; grey-is-white inverted."""
+    kind = raw.dtype.kind
+    if raw.dtype == np.bool_:
+        out = raw.view(np.uint8) * np.uint8(255)
+    elif kind == "f":
+        out = raw.astype(np.float32, copy=False)
+    elif kind == "u" and lay.bits in (8, 16) and raw.dtype.itemsize * 8 == lay.bits:
+        out = raw
+    elif kind == "u" and lay.photometric == PALETTE:
+        out = raw  # indices; the colour map gives the values
+    else:
+        raise UnsupportedFormat(f"TIFF samples of {lay.bits}-bit {raw.dtype} are not supported "
+                                "(8/16-bit unsigned and 32-bit float are)")
+    if lay.photometric == MINISWHITE:
+        if out.dtype.kind == "f":
+            raise UnsupportedFormat("white-is-zero float TIFFs are not supported")
+        out = np.iinfo(out.dtype).max - out
+    return out
+
+
+def _apply_palette(indices: np.ndarray, lay: TiffLayout) -> np.ndarray:
+    cmap = lay.colormap
+    if cmap is None or cmap.ndim != 2 or cmap.shape[0] != 3:
+        raise InvalidInput("the palette TIFF has no usable colour map")
+    table = np.ascontiguousarray(cmap.T.astype(np.uint16))  # (entries, 3), 16-bit values
+    # 8-bit palettes are stored as v * 257 (libtiff) or v << 8 (Pillow and others).
+    if not (table % 257).any():
+        table = (table // 257).astype(np.uint8)
+    elif not (table % 256).any():
+        table = (table >> 8).astype(np.uint8)
+    return table[np.minimum(indices, table.shape[0] - 1)]
+
+
+def _pick_channels(samples: np.ndarray, lay: TiffLayout) -> np.ndarray:
+    color = lay.color_samples
+    if samples.shape[2] < color:
+        raise InvalidInput(f"the TIFF declares {lay.samples} samples but its photometric "
+                           f"interpretation needs {color}")
+    keep = color + (1 if lay.alpha and samples.shape[2] > color else 0)
+    if keep == samples.shape[2]:
+        return np.ascontiguousarray(samples)
+    return np.ascontiguousarray(samples[:, :, :keep])
+
+
+def _with_libtiff(data: bytes | memoryview, lay: TiffLayout) -> np.ndarray:
+    """Pixels through libtiff, for what tifffile cannot do without imagecodecs (LZW, JPEG,
+    PackBits, 2/4-bit samples): Pillow's up to 8 bits (OpenCV's premultiplies 8-bit alpha
+    and drops grey alpha), OpenCV's for 16 and 32 bits (Pillow has no 16-bit colour)."""
+    if lay.bits <= 8:
+        return _with_pillow(data, lay)
+    if lay.color_samples == 1 and lay.alpha is not None:
+        raise UnsupportedFormat("compressed 16-bit grey+alpha TIFFs (LZW, JPEG, PackBits) are "
+                                "not supported; save uncompressed or with ZIP compression")
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise InvalidInput(
+            f"the TIFF's pixel data could not be decoded ({lay.bits}-bit, compression "
+            f"{lay.compression}): it is corrupt or a variant that is not supported")
+    pixels = as_hwc(pixels)
+    c = pixels.shape[2]
+    if lay.color_samples == 1:
+        return np.ascontiguousarray(pixels[:, :, :1]) if c > 1 else pixels
+    swap_red_blue_in_place(pixels)
+    if c == 4 and lay.alpha is None:
+        return np.ascontiguousarray(pixels[:, :, :3])
+    return _straight_alpha(pixels, lay)
+
+
+# Pillow modes we take as they are; it reads associated alpha straight already.
+_PILLOW_MODES = ("L", "LA", "RGB", "RGBA")
+
+
+def _with_pillow(data: bytes | memoryview, lay: TiffLayout) -> np.ndarray:
+    try:
+        # The plugin class directly: our own size check already ran, Pillow's would be
+        # a second, different limit.
+        with TiffImagePlugin.TiffImageFile(BufferFile(data)) as im:
+            im.load()  # Pillow scales 1/2/4-bit grey to 0..255 and undoes white-is-zero
+            if im.mode == "1":
+                im = im.convert("L")
+            elif im.mode == "P":
+                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+            elif im.mode == "RGBX":  # RGB plus an extra sample that is not alpha
+                im = im.convert("RGB")
+            elif im.mode in ("RGBa", "La"):  # premultiplied: Pillow divides it out
+                im = im.convert(im.mode.upper())
+            if im.mode not in _PILLOW_MODES:
+                raise UnsupportedFormat(
+                    f"this {lay.bits}-bit TIFF (read as {im.mode}) is not supported")
+            return as_hwc(np.array(im))
+    except BridgeError:
+        raise
+    except Exception as e:
+        raise InvalidInput(f"the TIFF's pixel data could not be read: {e}") from None
+
+
+def _straight_alpha(pixels: np.ndarray, lay: TiffLayout) -> np.ndarray:
+    if lay.alpha == ASSOCIATED and pixels.shape[2] in (2, 4):
+        _unpremultiply(pixels)
+    return pixels
+
+
+def _unpremultiply(pixels: np.ndarray) -> None:
+    """Divide colour by alpha in place, strip by strip (no full float copy)."""
+    top = 1.0 if pixels.dtype.kind == "f" else float(np.iinfo(pixels.dtype).max)
+    rows = max(1, _STRIP_BYTES // max(1, pixels[:1].nbytes * 4))
+    for y in range(0, pixels.shape[0], rows):
+        block = pixels[y: y + rows]
+        alpha = block[:, :, -1:].astype(np.float32)
+        color = block[:, :, :-1].astype(np.float32)
+        np.divide(color * np.float32(top), alpha, out=color, where=alpha > 0)
+        color[np.broadcast_to(alpha == 0, color.shape)] = 0
+        if pixels.dtype.kind != "f":
+            np.clip(np.rint(color, out=color), 0, top, out=color)
+        block[:, :, :-1] = color
+
+
+# -- encoding --------------------------------------------------------------------
+def write(image: Image, fh: BinaryIO, quality: int) -> None:
+    """Uncompressed, at the image's own depth (8, 16 or 32-bit float)."""
+    order, text_tags, children = "<", [], {}
+    parsed = exif_tags.parse(image.exif) if image.exif else None
+    if parsed is not None:
+        order, ifd0 = parsed
+        text_tags = [(e.tag, 2, 0, exif_tags.ascii_value(e), True) for e in ifd0.entries
+                     if e.tag in IFD0_TEXT_TAGS and e.type == exif_tags.ASCII]
+        if ifd0.get(exif_tags.ORIENTATION):  # as the EXIF says (1 for any decoded image)
+            value = exif_tags.orientation(image.exif)
+            text_tags.append((exif_tags.ORIENTATION, exif_tags.SHORT, 1, value, True))
+        children = {t: c for t, c in ifd0.children.items()
+                    if t in (exif_tags.EXIF_IFD, exif_tags.GPS_IFD)}
+    c = image.channels
+    start = fh.tell()
+    tifffile.imwrite(
+        fh, image.pixels[:, :, 0] if c == 1 else image.pixels,
+        photometric="rgb" if c >= 3 else "minisblack",
+        planarconfig="contig" if c > 1 else None,
+        extrasamples=("unassalpha",) if image.has_alpha else None,
+        iccprofile=image.icc or None, metadata=None, software=False,
+        byteorder=order, extratags=text_tags,
+    )
+    if children and not exif_tags.add_sub_ifds(fh, start, children, order):
+        log.warning("EXIF not written: the TIFF is a BigTIFF")
