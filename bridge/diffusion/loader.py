@@ -115,11 +115,11 @@ def _build(source: DiffusionSource, dtype: Any) -> Any:
 
 
 _lock = threading.Lock()
-_cached: dict[tuple[str, float, str], LoadedPipeline] = {}
+_cached: dict[tuple[str, float, str, str], LoadedPipeline] = {}
 
 
-def _cache_key(source: DiffusionSource, device: str) -> tuple[str, float, str]:
-    return (str(source.path), source.path.stat().st_mtime, device)
+def _cache_key(source: DiffusionSource, device: str) -> tuple[str, float, str, str]:
+    return (str(source.path), source.path.stat().st_mtime, str(source.config_dir), device)
 
 
 def load_pipeline(source: DiffusionSource, device: str) -> LoadedPipeline:
