@@ -172,3 +172,29 @@ def test_a_hub_id_is_found_in_the_local_cache_only(sd15: Path, tmp_path: Path,
     result = _fill(Image(photo_like(96, 96)), Mask.rectangle(Bounds(30, 30, 30, 30)), "tiny-org/tiny-inpaint")
     assert result.metadata["model"] == "tiny-org/tiny-inpaint" and result.metadata["family"] == "sd15"
     assert no_network == []
+
+
+def test_short_memory_turns_on_slicing_and_tiling_and_lowers_the_size(
+        sd15: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on a small GPU: the planned budget does not fit, so the savers come on (real
+    attention slicing and VAE tiling, here on the CPU) and the working size shrinks."""
+    from bridge.diffusion import loader
+    from bridge.inpaint import memory
+
+    plenty = memory.pixel_cap
+    monkeypatch.setattr(memory, "pixel_cap", lambda device, per_pixel: 96 * 96)
+    pixels = photo_like(400, 500, depth=16)
+    result = _fill(Image(pixels), Mask.rectangle(Bounds(200, 150, 90, 80)), sd15)
+    assert result.metadata["memory_saving"] is True
+    w, h = result.metadata["working_size"]
+    assert w * h <= 96 * 96
+    (entry,) = loader._cached.values()
+    assert entry.memory_saving and entry.pipe.vae.use_tiling
+    layer = result.primary
+    shown = composite(pixels, layer)
+    cover = coverage_of(layer, 400, 500)
+    assert np.array_equal(shown[cover == 0], pixels[cover == 0])
+    monkeypatch.setattr(memory, "pixel_cap", plenty)
+    again = _fill(Image(pixels), Mask.rectangle(Bounds(200, 150, 90, 80)), sd15)
+    assert again.metadata["memory_saving"] is False
+    assert not entry.pipe.vae.use_tiling
