@@ -6,6 +6,7 @@ back one float32 RGB fill. torch is imported inside, when a model is used.
 
 from __future__ import annotations
 
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,3 +117,19 @@ def _run_padded(model: Any, image: Any, mask: Any, multiple: int) -> Any:
     if out.max() > 2.0:  # some exports answer in 0..255
         out = out / 255.0
     return out[..., :h, :w]
+
+
+_lock = threading.Lock()
+_loaded: dict[tuple[str, float, str], Any] = {}
+
+
+def cached_lama(path: Path, label: str, device: str) -> Any:
+    """The LaMa model of a file on a device, kept loaded for the next job (one at a time)."""
+    key = (str(path), path.stat().st_mtime, device)
+    with _lock:
+        if key not in _loaded:
+            _loaded.clear()
+            model = load_lama(path)
+            check_inpainting_model(model, label)
+            _loaded[key] = model.to(device).eval()
+        return _loaded[key]

@@ -35,9 +35,8 @@ def _engine(params: dict[str, Any], ctx: OpContext) -> tuple[Any, dict[str, Any]
                  f"(lower quality on large areas). To get LaMa: {hint}")
         engine = engines.OpenCVInpainter(params["opencv_method"], WorkingSize(side, upscale=False))
         return engine, {"fallback_reason": missing.message}
-    loaded = engines.load_lama(path)
-    engines.check_inpainting_model(loaded, model)
     device = memory.configured_device()
+    loaded = engines.cached_lama(path, model, device)
     cap = memory.pixel_cap(device, engines.LAMA_BYTES_PER_PIXEL)
     working = WorkingSize(side, upscale=False, max_pixels=cap)
     return engines.LamaInpainter(loaded, device, working), {"model": model, "device": device}
