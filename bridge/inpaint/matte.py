@@ -97,25 +97,29 @@ def session_for(kind: str, model_file: Path, device: str) -> Any:
         return _sessions[key]
 
 
-def model_input(colour: np.ndarray, side: int = MODEL_INPUT_SIDE) -> PILImage.Image:
-    """A shrunk 8-bit RGB copy of a region's colour channels (any depth), for the network."""
-    h, w = colour.shape[:2]
+def model_input(pixels: np.ndarray, colour_channels: int, side: int = MODEL_INPUT_SIDE) -> PILImage.Image:
+    """A shrunk 8-bit RGB copy of a region (any depth, alpha last, dropped), for the network.
+
+    The region is shrunk with all its channels: slicing the colour off a view first
+    would make OpenCV copy the whole region.
+    """
+    h, w = pixels.shape[:2]
     scale = min(1.0, side / max(h, w))
-    small = colour
+    small = pixels
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        small = cv2.resize(np.ascontiguousarray(colour), size, interpolation=cv2.INTER_AREA)
+        small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
         if small.ndim == 2:
             small = small[:, :, None]
-    small = to_8bit(small)
+    small = to_8bit(small[:, :, :colour_channels])
     if small.shape[2] == 1:
         small = np.repeat(small, 3, axis=2)
     return PILImage.fromarray(np.ascontiguousarray(small[:, :, :3]), "RGB")
 
 
-def predict_matte(session: Any, colour: np.ndarray, size: Extent) -> np.ndarray:
-    """uint8 coverage (255 = subject) for a region's colour, at `size`."""
-    picture = model_input(colour)
+def predict_matte(session: Any, pixels: np.ndarray, colour_channels: int, size: Extent) -> np.ndarray:
+    """uint8 coverage (255 = subject) for a region's pixels, at `size`."""
+    picture = model_input(pixels, colour_channels)
     masks = session.predict(picture)
     small = np.asarray(masks[0].convert("L"), dtype=np.uint8)
     if (small.shape[1], small.shape[0]) == (size.width, size.height):

@@ -117,7 +117,7 @@ def follow_selection(
     # 2. what the model sees: the crop at its working size and the hole in it.
     crop = image.crop(plan.crop)
     coverage = plan.paste_mask.region(plan.crop)
-    rgb = to_working(crop.color, plan.working)
+    rgb = to_working(crop.pixels, image.color_channels, plan.working)
     hole = mask_to_working(coverage, plan.working)
 
     # 3. the model, which reports its own progress and checks for cancel.

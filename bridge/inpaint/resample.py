@@ -24,13 +24,17 @@ def _resize(pixels: np.ndarray, size: Extent) -> np.ndarray:
     return out[:, :, None] if out.ndim == 2 else out
 
 
-def to_working(colour: np.ndarray, size: Extent) -> np.ndarray:
-    """Colour channels of a crop (HxWx1 or HxWx3, any depth) -> float32 RGB at `size`, in [0, 1]."""
-    h, w = colour.shape[:2]
+def to_working(pixels: np.ndarray, colour_channels: int, size: Extent) -> np.ndarray:
+    """A crop's pixels (HxWxC, any depth, alpha last) -> float32 RGB at `size`, in [0, 1].
+
+    Shrinking resizes the crop view with all its channels and drops alpha after:
+    slicing the colour channels off first would make OpenCV copy the whole crop.
+    """
+    h, w = pixels.shape[:2]
     if size.width * size.height < w * h:
-        out = to_float(_resize(np.ascontiguousarray(colour), size))
+        out = to_float(_resize(pixels, size)[:, :, :colour_channels])
     else:
-        out = _resize(to_float(colour), size)
+        out = _resize(to_float(pixels[:, :, :colour_channels]), size)
     out = np.clip(out, 0.0, 1.0)
     if out.shape[2] == 1:
         out = np.repeat(out, 3, axis=2)

@@ -102,7 +102,7 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
         region = Bounds.of(image.extent)
     area = image.crop(region)
     ctx.progress(0.2, f"matting with {kind}")
-    coverage = matte.predict_matte(session, area.color, region.extent)
+    coverage = matte.predict_matte(session, area.pixels, area.color_channels, region.extent)
     if mask is not None and not mask.is_empty:
         np.minimum(coverage, mask.region(region), out=coverage)
     ctx.progress(0.8, "building the result")
