@@ -24,6 +24,8 @@ def setup_logging(settings: Settings, verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=handlers,
                         force=True)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # tifffile logs a warning for every broken upload; we already answer those with a 4xx.
+    logging.getLogger("tifffile").setLevel(logging.ERROR)
 
 
 def add_server_options(p: argparse.ArgumentParser) -> None:

@@ -1,8 +1,4 @@
-"""Small helpers the format codecs share: channel order, depth narrowing, buffers as files.
-
-Depth narrowing works row strip by row strip so no full-size float (or uint32)
-copy of a large image is ever made.
-"""
+"""Small helpers the format codecs share: channel order and buffers as files."""
 
 from __future__ import annotations
 
@@ -11,41 +7,25 @@ import io
 import cv2
 import numpy as np
 
-_STRIP_BYTES = 16 << 20
-# round(v * 255 / 65535) == round(v / 257) for every 16-bit v; a table is exact and fast.
-_U16_TO_U8 = ((np.arange(65536, dtype=np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+from bridge.imaging import exif as exif_tags
+from bridge.imaging import xmp as xmp_tags
+from bridge.imaging.image import Image, SourceFormat
+from bridge.imaging.orientation import apply_orientation
 
 
-def to_uint8(pixels: np.ndarray) -> np.ndarray:
-    """8-bit pixels: the array itself if 8-bit, else a rounded copy (float clipped to 0..1)."""
-    if pixels.dtype == np.uint8:
-        return pixels
-    if pixels.dtype == np.uint16:
-        return _U16_TO_U8[pixels]
-    return _float_to(pixels, np.uint8, 255.0)
-
-
-def to_uint16(pixels: np.ndarray) -> np.ndarray:
-    """16-bit pixels from 8-bit (v * 257, exact), 16-bit (as is) or float (clipped, rounded)."""
-    if pixels.dtype == np.uint16:
-        return pixels
-    if pixels.dtype == np.uint8:
-        out = pixels.astype(np.uint16)
-        out *= np.uint16(257)  # in place: one copy, not two
-        return out
-    return _float_to(pixels, np.uint16, 65535.0)
-
-
-def _float_to(pixels: np.ndarray, dtype: type, top: float) -> np.ndarray:
-    out = np.empty(pixels.shape, dtype)
-    rows = max(1, _STRIP_BYTES // max(1, pixels[:1].nbytes))
-    for y in range(0, pixels.shape[0], rows):
-        scaled = pixels[y: y + rows] * np.float32(top)
-        np.nan_to_num(scaled, copy=False, nan=0.0)
-        np.rint(scaled, out=scaled)
-        np.clip(scaled, 0, top, out=scaled)
-        out[y: y + rows] = scaled
-    return out
+def oriented_image(pixels: np.ndarray, icc: bytes | None, exif: bytes | None,
+                   source_format: SourceFormat, *, xmp: bytes | None = None,
+                   iptc: bytes | None = None, photoshop_resources: bytes | None = None) -> Image:
+    """The decoded Image with EXIF orientation applied once and reset to 1 in the EXIF
+    (and in the XMP's tiff:Orientation, so no viewer turns the pixels again)."""
+    orientation = exif_tags.orientation(exif)
+    if orientation != 1:
+        pixels = apply_orientation(pixels, orientation)
+        exif = exif_tags.reset_orientation(exif)  # type: ignore[arg-type]
+        xmp = xmp_tags.reset_orientation(xmp) if xmp else xmp
+    return Image(pixels, icc=icc, exif=exif, source_format=source_format,
+                 metadata={"orientation": orientation} if orientation != 1 else {},
+                 xmp=xmp, iptc=iptc, photoshop_resources=photoshop_resources)
 
 
 def swap_red_blue(pixels: np.ndarray) -> np.ndarray:

@@ -3,14 +3,20 @@
 - `probe(data)`: format and stored size from the header, no pixels decoded.
 - `decode(data, max_pixels=)`: PNG, TIFF, JPEG or WebP (detected from the bytes)
   to an `Image`; the size is checked against `max_pixels` before any pixel is
-  decoded; EXIF orientation is applied once and the stored EXIF reset to 1;
-  ICC profile and EXIF bytes are kept exactly.
+  decoded; EXIF orientation is applied once and the stored EXIF (and an XMP
+  tiff:Orientation) reset to 1; ICC profile, EXIF, XMP and IPTC bytes are kept
+  exactly, with Photoshop's other image resources as opaque bytes.
 - `decode_raw(...)` / `encode_raw(image)`: interleaved little-endian buffers, zero-copy.
 - `decode_mask(data, extent, raw=)`: a selection as a `Mask`.
 - `encode(image, fmt)`: PNG/TIFF keep 8/16-bit (TIFF also float); JPEG/WebP are 8-bit.
 - `read_image(path)` / `write_image(image, path)`: files, written atomically.
 
 `Image.exif` is the TIFF-structured EXIF blob without JPEG's "Exif\\0\\0" prefix.
+Metadata each format holds: PNG, TIFF and JPEG all of ICC, EXIF, XMP, IPTC and
+Photoshop's resources (PNG the last two as ImageMagick's raw profiles); WebP ICC,
+EXIF and XMP. JPEG's segments cap EXIF and XMP at 64 KB (a larger XMP packet
+first loses its padding, then is left out with a warning; extended XMP is not
+read or written).
 Every failure on bad input is a BridgeError (InvalidInput 400, TooLarge 413,
 UnsupportedFormat 415), never a crash or a hang.
 """
@@ -197,9 +203,11 @@ def _write(image: Image, fmt: str, fh: BinaryIO, quality: int) -> None:
 def encode(image: Image, fmt: str, *, quality: int = 95) -> bytes:
     """Encoded bytes; depth kept wherever the format allows.
 
-    - png: 8 and 16-bit as they are (float becomes 16-bit); 1-4 channels; iCCP and eXIf.
+    - png: 8 and 16-bit as they are (float becomes 16-bit); 1-4 channels; iCCP, eXIf,
+      XMP in iTXt, IPTC and Photoshop's resources in zTXt raw profiles.
     - tiff: 8, 16 and 32-bit float, uncompressed; ICC; alpha unassociated; EXIF as
-      IFD0 text tags plus EXIF/GPS sub-IFDs.
+      IFD0 text tags plus EXIF/GPS sub-IFDs; XMP, IPTC and Photoshop's resources in tags
+      700, 33723 and 34377.
     - jpeg: 8-bit; 16-bit is rounded (round(v*255/65535)), float clipped to 0..1 and
       rounded. Refuses alpha (InvalidParams): flatten first or pick another format.
       4:4:4 chroma at quality >= 90, 4:2:0 below.

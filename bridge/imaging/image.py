@@ -27,6 +27,11 @@ class Image:
     Alpha, when present, is the last channel and is never premultiplied.
     `icc` and `exif` are carried byte for byte; EXIF orientation has already been
     applied to the pixels and reset to 1 by the decoder, so nothing rotates twice.
+    `xmp` is the XMP packet as stored (only a tiff:Orientation is set to 1 when the
+    decoder turned the pixels); `iptc` the IPTC-IIM datasets (0x1C records);
+    `photoshop_resources` the Photoshop image resource blocks ("8BIM") other than
+    IPTC and those that describe pixels, kept opaque. All three pass between
+    formats unchanged wherever the format can hold them.
     """
 
     pixels: np.ndarray
@@ -34,6 +39,9 @@ class Image:
     exif: bytes | None = None
     source_format: SourceFormat = "generated"
     metadata: dict[str, object] = field(default_factory=dict)
+    xmp: bytes | None = None
+    iptc: bytes | None = None
+    photoshop_resources: bytes | None = None
 
     def __post_init__(self) -> None:
         p = self.pixels
@@ -86,7 +94,7 @@ class Image:
 
     # -- derived images --------------------------------------------------------
     def with_pixels(self, pixels: np.ndarray, **changes: object) -> Image:
-        """Same metadata (ICC, EXIF, format), new pixels."""
+        """Same metadata (ICC, EXIF, XMP, IPTC, format), new pixels."""
         return replace(self, pixels=pixels, **changes)  # type: ignore[arg-type]
 
     def crop(self, bounds: Bounds) -> Image:
@@ -104,5 +112,7 @@ class Image:
             "depth": self.depth,
             "alpha": self.has_alpha,
             "icc": self.icc is not None,
+            "xmp": self.xmp is not None,
+            "iptc": self.iptc is not None,
             "format": self.source_format,
         }

@@ -1,9 +1,11 @@
 """JPEG: 8-bit grey and colour. Decoded with OpenCV (libjpeg-turbo), written with Pillow.
 
-Markers are read here: the frame header for the size, APP1 for EXIF, APP2 for
-the ICC profile (which may be split over several segments). CMYK and YCCK JPEGs
-are refused: turning them into RGB needs a colour conversion this lossless core
-does not do silently.
+Markers are read here: the frame header for the size, APP1 for EXIF and XMP,
+APP2 for the ICC profile (which may be split over several segments), APP13 for
+Photoshop's resources with the IPTC record among them (also possibly split).
+Extended XMP (the extra APP1 segments of packets over 64 KB) is not read. CMYK
+and YCCK JPEGs are refused: turning them into RGB needs a colour conversion this
+lossless core does not do silently.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from PIL import Image as PILImage
 
 from bridge.errors import InvalidInput, InvalidParams, UnsupportedFormat
 from bridge.imaging import exif as exif_tags
-from bridge.imaging.codec_util import as_hwc, swap_red_blue_in_place, to_uint8
+from bridge.imaging import irb
+from bridge.imaging import xmp as xmp_tags
+from bridge.imaging.codec_util import as_hwc, oriented_image, swap_red_blue_in_place
+from bridge.imaging.depth import to_uint8
 from bridge.imaging.formats import Header
 from bridge.imaging.geometry import Extent
 from bridge.imaging.image import Image
-from bridge.imaging.orientation import apply_orientation
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,10 @@ _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 
 _ICC_TAG = b"ICC_PROFILE\0"
 _ICC_CHUNK = 65519  # 65535 - 2 (length) - 12 (tag) - 2 (sequence numbers)
 _EXIF_MAX = 65533 - len(exif_tags.EXIF_PREFIX)
+_XMP_TAG = b"http://ns.adobe.com/xap/1.0/\0"
+_XMP_MAX = 65533 - len(_XMP_TAG)
+_PHOTOSHOP_TAG = b"Photoshop 3.0\0"
+_PHOTOSHOP_CHUNK = 65533 - len(_PHOTOSHOP_TAG)
 
 
 @dataclass
@@ -42,6 +50,8 @@ class JpegInfo:
     exif: bytes | None = None
     icc_parts: dict[int, bytes] = field(default_factory=dict)
     icc_count: int = 0
+    xmp: bytes | None = None
+    photoshop_parts: list[bytes] = field(default_factory=list)
 
     @property
     def icc(self) -> bytes | None:
@@ -49,6 +59,11 @@ class JpegInfo:
         if not self.icc_parts or sorted(self.icc_parts) != list(range(1, self.icc_count + 1)):
             return None
         return b"".join(self.icc_parts[i] for i in range(1, self.icc_count + 1))
+
+    @property
+    def photoshop(self) -> bytes:
+        """Photoshop's resources: the APP13 segments' contents joined (one may span several)."""
+        return b"".join(self.photoshop_parts)
 
 
 def read_markers(data: bytes | memoryview) -> JpegInfo:
@@ -82,6 +97,10 @@ def read_markers(data: bytes | memoryview) -> JpegInfo:
             seq, count = body[12], body[13]
             info.icc_parts.setdefault(seq, bytes(body[14:]))
             info.icc_count = count
+        elif marker == 0xE1 and info.xmp is None and bytes(body[:29]) == _XMP_TAG:
+            info.xmp = bytes(body[29:])
+        elif marker == 0xED and bytes(body[:14]) == _PHOTOSHOP_TAG:
+            info.photoshop_parts.append(bytes(body[14:]))
         pos += 2 + length
     if not found_frame:
         raise InvalidInput("the JPEG is truncated or corrupt: no frame header (SOF) was found")
@@ -104,13 +123,9 @@ def decode(data: bytes | memoryview, head: Header) -> Image:
     if pixels is None:
         raise InvalidInput("the JPEG is truncated or its image data is corrupt")
     pixels = swap_red_blue_in_place(as_hwc(pixels))
-    exif = info.exif
-    orientation = exif_tags.orientation(exif)
-    if orientation != 1:
-        pixels = apply_orientation(pixels, orientation)
-        exif = exif_tags.reset_orientation(exif)  # type: ignore[arg-type]
-    return Image(pixels, icc=info.icc, exif=exif, source_format="jpeg",
-                 metadata={"orientation": orientation} if orientation != 1 else {})
+    iptc, resources = irb.split(info.photoshop)
+    return oriented_image(pixels, info.icc, info.exif, "jpeg", xmp=info.xmp, iptc=iptc,
+                          photoshop_resources=resources)
 
 
 def write(image: Image, fh: BinaryIO, quality: int) -> None:
@@ -132,7 +147,46 @@ def write(image: Image, fh: BinaryIO, quality: int) -> None:
         else:
             log.warning("EXIF of %d bytes does not fit in a JPEG segment; not written",
                         len(image.exif))
+    options["extra"] = _metadata_segments(image)
     pil.save(fh, "JPEG", **options)
+
+
+def _metadata_segments(image: Image) -> bytes:
+    """The XMP APP1 and Photoshop APP13 segments, as raw marker bytes for Pillow to write."""
+    out = b""
+    if image.xmp:
+        packet = image.xmp if len(image.xmp) <= _XMP_MAX else xmp_tags.without_padding(image.xmp)
+        if len(packet) <= _XMP_MAX:
+            out += _segment(0xE1, _XMP_TAG + packet)
+        else:
+            log.warning("XMP of %d bytes does not fit in a JPEG segment (extended XMP is not "
+                        "written); not written", len(packet))
+    resources = irb.join(image.photoshop_resources, image.iptc)
+    if resources:
+        for piece in _split_at_resources(resources, _PHOTOSHOP_CHUNK):
+            out += _segment(0xED, _PHOTOSHOP_TAG + piece)
+    return out
+
+
+def _segment(marker: int, body: bytes) -> bytes:
+    return bytes((0xFF, marker)) + struct.pack(">H", len(body) + 2) + body
+
+
+def _split_at_resources(blob: bytes, limit: int) -> list[bytes]:
+    """Pieces of at most `limit` bytes, cut between resources where one fits (readers that
+    parse each APP13 segment on its own, as Pillow does, then still see whole resources)."""
+    bounds, at = [], 0
+    for r in irb.resources(blob):
+        at += len(r.block)
+        bounds.append(at)
+    pieces, start = [], 0
+    while start < len(blob):
+        end = min(len(blob), start + limit)
+        if end < len(blob):
+            end = max((b for b in bounds if start < b <= end), default=end)
+        pieces.append(blob[start:end])
+        start = end
+    return pieces
 
 
 def _pil_array(pixels: np.ndarray) -> np.ndarray:

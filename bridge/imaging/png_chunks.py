@@ -1,12 +1,20 @@
 """PNG at the chunk level: read the header and metadata chunks, add chunks, write simple PNGs.
 
 OpenCV decodes and encodes PNG pixels (16-bit RGB included) but neither reads
-nor writes the colour profile and EXIF as bytes, so we handle those chunks here,
-with their CRCs checked on the way in and computed on the way out.
+nor writes the colour profile, EXIF, XMP or IPTC as bytes, so we handle those
+chunks here, with their CRCs checked on the way in and computed on the way out.
+
+XMP is an uncompressed iTXt chunk with the keyword "XML:com.adobe.xmp" (Adobe's
+XMP specification). PNG has no standard place for IPTC or Photoshop's resources;
+we use the one ImageMagick and ExifTool read and write: zTXt chunks "Raw profile
+type iptc" and "Raw profile type 8bim" whose text is a newline, the profile's
+name, its length and its bytes in hex. Like ImageMagick, the 8bim profile holds
+the IPTC record too (it is what ImageMagick puts in a JPEG's APP13).
 """
 
 from __future__ import annotations
 
+import logging
 import struct
 import zlib
 from collections.abc import Iterator
@@ -15,11 +23,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from bridge.errors import InvalidInput
+from bridge.imaging import irb
+
+log = logging.getLogger(__name__)
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COLOR_TYPES = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
 _MAX_ICC = 64 << 20  # a compressed iCCP chunk must not expand into a memory bomb
 _IDAT_PIECE = 8 << 20
+_MAX_TEXT = 64 << 20  # the same guard for a compressed text chunk
+TEXT_KINDS = (b"tEXt", b"zTXt", b"iTXt")
+XMP_KEYWORD = b"XML:com.adobe.xmp"
+IPTC_KEYWORD = b"Raw profile type iptc"
+PHOTOSHOP_KEYWORD = b"Raw profile type 8bim"
+XMP_RAW_KEYWORD = b"Raw profile type xmp"  # how ImageMagick stores XMP
+_KEYWORDS = (XMP_KEYWORD, IPTC_KEYWORD, PHOTOSHOP_KEYWORD, XMP_RAW_KEYWORD)
 
 
 @dataclass
@@ -32,6 +50,9 @@ class PngInfo:
     icc: bytes | None = None
     exif: bytes | None = None
     trns: bytes | None = None
+    xmp: bytes | None = None
+    iptc: bytes | None = None
+    photoshop: bytes | None = None  # resource blocks, IPTC possibly among them
     complete: bool = False  # the chunk list reached IEND inside the data
 
 
@@ -72,16 +93,32 @@ def read_ihdr(data: bytes | memoryview) -> PngInfo:
 
 
 def read_png_info(data: bytes | memoryview) -> PngInfo:
-    """Header plus ICC profile, EXIF and transparency key, walking every chunk.
+    """Header plus ICC profile, EXIF, XMP, IPTC and transparency key, walking every chunk.
 
     An ancillary chunk with a bad CRC is ignored (as libpng does); a list of
     chunks that stops before IEND marks the file as incomplete.
     """
     info = read_ihdr(data)
+    raw_xmp = None
     for pos, kind, length, ok in _chunks(data):
         if kind == b"IEND":
             info.complete = True
-        if not ok or kind not in (b"iCCP", b"eXIf", b"tRNS"):
+        if not ok or kind not in (b"iCCP", b"eXIf", b"tRNS", *TEXT_KINDS):
+            continue
+        if kind in TEXT_KINDS:
+            # Only the keywords we want are copied out; other text stays in the buffer.
+            keyword = bytes(data[pos + 8: pos + 8 + min(length, 80)]).split(b"\0", 1)[0]
+            if keyword not in _KEYWORDS:
+                continue
+            text = _text(kind, bytes(data[pos + 8 + len(keyword) + 1: pos + 8 + length]))
+            if keyword == XMP_KEYWORD and info.xmp is None:
+                info.xmp = text
+            elif keyword == XMP_RAW_KEYWORD and raw_xmp is None and text:
+                raw_xmp = decode_raw_profile(text)
+            elif keyword == IPTC_KEYWORD and info.iptc is None and text:
+                info.iptc = _iptc_of(decode_raw_profile(text))
+            elif keyword == PHOTOSHOP_KEYWORD and info.photoshop is None and text:
+                info.photoshop = _without_signature(decode_raw_profile(text))
             continue
         body = bytes(data[pos + 8: pos + 8 + length])
         if kind == b"iCCP" and info.icc is None:
@@ -90,7 +127,71 @@ def read_png_info(data: bytes | memoryview) -> PngInfo:
             info.exif = body
         elif kind == b"tRNS":
             info.trns = body
+    info.xmp = info.xmp or raw_xmp
     return info
+
+
+def _text(kind: bytes, rest: bytes) -> bytes | None:
+    """The text of a tEXt, zTXt or iTXt chunk, given the bytes after its keyword's NUL."""
+    if kind == b"tEXt":
+        return rest
+    if kind == b"zTXt":
+        return _inflate_text(rest[1:]) if rest[:1] == b"\0" else None
+    # iTXt: compression flag and method, then language tag and translated keyword.
+    if len(rest) < 2:
+        return None
+    compressed, method = rest[0], rest[1]
+    parts = rest[2:].split(b"\0", 2)
+    if len(parts) != 3:
+        return None
+    if not compressed:
+        return parts[2]
+    return _inflate_text(parts[2]) if method == 0 else None
+
+
+def _inflate_text(stream: bytes) -> bytes | None:
+    inflater = zlib.decompressobj()
+    try:
+        text = inflater.decompress(stream, _MAX_TEXT)
+    except zlib.error:
+        return None
+    if inflater.unconsumed_tail:
+        log.warning("a PNG text chunk expands past %d MB; its metadata is dropped", _MAX_TEXT >> 20)
+        return None
+    return text
+
+
+def decode_raw_profile(text: bytes) -> bytes | None:
+    """The bytes of an ImageMagick raw profile: name, decimal length, then hex digits."""
+    parts = text.split(None, 2)
+    try:
+        length = int(parts[1])
+        payload = bytes.fromhex(parts[2].decode("ascii")) if len(parts) == 3 else b""
+    except (IndexError, ValueError):
+        return None
+    return payload[:length] if 0 < length <= len(payload) else None
+
+
+def raw_profile(name: str, payload: bytes) -> bytes:
+    """An ImageMagick raw profile text: 36 bytes (72 hex digits) a line, as it writes them."""
+    digits = payload.hex()
+    lines = "\n".join(digits[i: i + 72] for i in range(0, len(digits), 72))
+    return f"\n{name}\n{len(payload):8d}\n{lines}\n".encode("ascii")
+
+
+def _without_signature(payload: bytes | None) -> bytes | None:
+    """Photoshop resources without the "Photoshop 3.0" header some writers keep."""
+    if payload and payload.startswith(b"Photoshop 3.0\0"):
+        return payload[14:]
+    return payload
+
+
+def _iptc_of(payload: bytes | None) -> bytes | None:
+    """IPTC from a raw profile, which some writers wrap in Photoshop resources."""
+    payload = _without_signature(payload)
+    if payload and payload[:4] in irb.SIGNATURES:
+        return irb.split(payload)[0]
+    return payload
 
 
 def _inflate_icc(body: bytes) -> bytes | None:
@@ -112,21 +213,32 @@ def chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def metadata_chunks(icc: bytes | None, exif: bytes | None) -> list[bytes]:
-    """iCCP and eXIf chunks; both belong before the pixel data."""
+def metadata_chunks(icc: bytes | None, exif: bytes | None, xmp: bytes | None = None,
+                    iptc: bytes | None = None, photoshop: bytes | None = None) -> list[bytes]:
+    """iCCP, eXIf, XMP iTXt, IPTC and Photoshop zTXt chunks, all for before the pixel
+    data (some Adobe readers ignore XMP that comes after it)."""
     out = []
     if icc:
         out.append(chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc, 9)))
     if exif:
         out.append(chunk(b"eXIf", exif))
+    if xmp:  # no compression, empty language and translated keyword
+        out.append(chunk(b"iTXt", XMP_KEYWORD + b"\0\0\0\0\0" + xmp))
+    if iptc:
+        text = zlib.compress(raw_profile("iptc", iptc), 9)
+        out.append(chunk(b"zTXt", IPTC_KEYWORD + b"\0\0" + text))
+    if photoshop:
+        text = zlib.compress(raw_profile("8bim", photoshop), 9)
+        out.append(chunk(b"zTXt", PHOTOSHOP_KEYWORD + b"\0\0" + text))
     return out
 
 
 def with_chunks(png: bytes | memoryview, extra: list[bytes]) -> list[bytes | memoryview]:
     """The PNG as pieces with `extra` chunks right after IHDR, minus any it already had
-    of the same kinds (so a profile is never declared twice)."""
+    of the same kinds (so a profile is never declared twice). Text chunks are only added:
+    there may be many, each under its own keyword."""
     view = memoryview(png)
-    kinds = {bytes(c[4:8]) for c in extra}
+    kinds = {bytes(c[4:8]) for c in extra} - set(TEXT_KINDS)
     replaced = kinds | ({b"sRGB", b"gAMA", b"cHRM", b"iCCP"} if b"iCCP" in kinds else set())
     pieces: list[bytes | memoryview] = [view[:33], *extra]
     start = 33

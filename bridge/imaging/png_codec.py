@@ -1,8 +1,9 @@
 """PNG: 8 and 16 bits, grey, grey+alpha, RGB, RGBA; palettes and 1-bit become 8-bit.
 
 Pixels go through OpenCV (libpng), which unlike Pillow handles 16-bit colour;
-the ICC profile and EXIF travel through png_chunks. OpenCV returns BGR(A) and
-turns grey+alpha into BGRA, so both are mapped back here.
+the ICC profile, EXIF, XMP, IPTC and Photoshop's resources travel through
+png_chunks. OpenCV returns BGR(A) and turns grey+alpha into BGRA, so both are
+mapped back here.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import numpy as np
 
 from bridge.errors import InvalidInput
 from bridge.imaging import exif as exif_tags
-from bridge.imaging.codec_util import as_hwc, swap_red_blue, swap_red_blue_in_place, to_uint16
+from bridge.imaging import irb
+from bridge.imaging.codec_util import as_hwc, oriented_image, swap_red_blue, swap_red_blue_in_place
+from bridge.imaging.depth import to_uint16
 from bridge.imaging.formats import Header
 from bridge.imaging.geometry import Extent
 from bridge.imaging.image import Image
-from bridge.imaging.orientation import apply_orientation
 from bridge.imaging.png_chunks import (
     encode_plain,
     metadata_chunks,
@@ -46,12 +48,9 @@ def decode(data: bytes | memoryview, head: Header) -> Image:
     else:
         swap_red_blue_in_place(pixels)
     exif = exif_tags.strip_prefix(info.exif) if info.exif else None
-    orientation = exif_tags.orientation(exif)
-    if orientation != 1:
-        pixels = apply_orientation(pixels, orientation)
-        exif = exif_tags.reset_orientation(exif)  # type: ignore[arg-type]
-    return Image(pixels, icc=info.icc, exif=exif, source_format="png",
-                 metadata={"orientation": orientation} if orientation != 1 else {})
+    iptc, resources = irb.split(info.photoshop) if info.photoshop else (None, None)
+    return oriented_image(pixels, info.icc, exif, "png", xmp=info.xmp, iptc=info.iptc or iptc,
+                          photoshop_resources=resources)
 
 
 def _grey_layout(pixels: np.ndarray, trns: bytes | None, bit_depth: int) -> np.ndarray:
@@ -74,7 +73,9 @@ def _grey_layout(pixels: np.ndarray, trns: bytes | None, bit_depth: int) -> np.n
 def write(image: Image, fh: BinaryIO, quality: int) -> None:
     """8- and 16-bit as they are; float becomes 16-bit (PNG has no float samples)."""
     pixels = image.pixels if image.depth in (8, 16) else to_uint16(image.pixels)
-    extra = metadata_chunks(image.icc, image.exif)
+    # Photoshop's resources only when there are some besides IPTC (see png_chunks).
+    resources = irb.join(image.photoshop_resources, image.iptc) if image.photoshop_resources else None
+    extra = metadata_chunks(image.icc, image.exif, image.xmp, image.iptc, resources)
     if pixels.shape[2] == 2:
         pieces: list = encode_plain(pixels, color_type=4)
         pieces[2:2] = extra

@@ -14,11 +14,20 @@ Unspecified extra samples (Photoshop's saved selections) are dropped.
 Writing is uncompressed (fast, and every reader takes it), with the ICC profile
 in tag 34675, alpha as an unassociated extra sample, and EXIF as Photoshop and
 Lightroom write it: descriptive ASCII tags in IFD0 plus EXIF and GPS sub-IFDs.
+
+XMP (tag 700), IPTC (tag 33723) and Photoshop's image resources (tag 34377) are
+read as the bytes the file holds. IPTC comes from the resources' 0x0404 block
+when tag 33723 is absent or cut short (ImageMagick 6 writes its length in LONGs
+but its type as bytes). They are written as Photoshop writes them: XMP and the
+resources as BYTE, IPTC as LONG (zero-padded to whole LONGs; the padding is
+dropped again on reading, so the record comes back byte for byte) and also as
+the resources' 0x0404 block, where ImageMagick looks for it.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -29,6 +38,8 @@ from PIL import TiffImagePlugin
 
 from bridge.errors import BridgeError, InvalidInput, UnsupportedFormat
 from bridge.imaging import exif as exif_tags
+from bridge.imaging import irb
+from bridge.imaging import xmp as xmp_tags
 from bridge.imaging.codec_util import BufferFile, as_hwc, swap_red_blue_in_place
 from bridge.imaging.formats import Header
 from bridge.imaging.geometry import Extent
@@ -44,6 +55,8 @@ NATIVE_COMPRESSIONS = {1, 8, 32946, 34925}
 # EXIF IFD0 text tags that a TIFF's own IFD0 can carry (tifffile writes the others itself).
 IFD0_TEXT_TAGS = (270, 271, 272, 305, 306, 315, 33432)
 _STRIP_BYTES = 16 << 20
+XMP_TAG, IPTC_TAG, PHOTOSHOP_TAG = 700, 33723, 34377
+_BYTE = 1
 
 
 @dataclass
@@ -62,6 +75,9 @@ class TiffLayout:
     data_end: int
     icc: bytes | None
     colormap: np.ndarray | None
+    xmp: bytes | None = None
+    iptc: bytes | None = None
+    photoshop_resources: bytes | None = None
 
     @property
     def color_samples(self) -> int:
@@ -77,7 +93,9 @@ class TiffLayout:
 def header(data: bytes | memoryview) -> Header:
     try:
         with tifffile.TiffFile(BufferFile(data)) as tif:
-            layout = _layout(tif.pages.first)
+            page = tif.pages.first
+            layout = _layout(page)
+            _read_metadata(layout, page, data)
     except BridgeError:
         raise
     except Exception as e:  # tifffile raises many types on corrupt input; all mean bad data
@@ -104,6 +122,35 @@ def _layout(page: tifffile.TiffPage) -> TiffLayout:
         icc=bytes(icc) if isinstance(icc, bytes | bytearray | np.ndarray) else None,
         colormap=None if colormap is None else np.asarray(colormap),
     )
+
+
+def _read_metadata(lay: TiffLayout, page: tifffile.TiffPage, data: bytes | memoryview) -> None:
+    lay.xmp = _raw_tag(page, data, XMP_TAG)
+    iptc = _raw_tag(page, data, IPTC_TAG)
+    iptc = irb.strip_iptc_padding(iptc) if iptc else None
+    resources = _raw_tag(page, data, PHOTOSHOP_TAG)
+    from_resources, lay.photoshop_resources = irb.split(resources) if resources else (None, None)
+    # ImageMagick 6 cuts the tag to a quarter, sometimes at a dataset's end: a record
+    # that ends mid-dataset, or one that only begins the resources' copy, is cut short.
+    cut = iptc is not None and (irb.iptc_end(iptc) != len(iptc) or (
+        from_resources is not None and len(from_resources) > len(iptc)
+        and from_resources.startswith(iptc)))
+    lay.iptc = from_resources if (iptc is None or cut) and from_resources else iptc
+
+
+def _raw_tag(page: tifffile.TiffPage, data: bytes | memoryview, code: int) -> bytes | None:
+    """A tag's value as the bytes in the file, whatever type it was written as."""
+    tag = page.tags.get(code)
+    if tag is None:
+        return None
+    try:
+        size = tag.valuebytecount
+    except (KeyError, ValueError, struct.error):  # a type tifffile does not know
+        return None
+    start = tag.valueoffset
+    if size <= 0 or start < 0 or start + size > len(data):
+        return None
+    return bytes(data[start: start + size])
 
 
 def _extrasamples(page: tifffile.TiffPage) -> tuple[int, ...]:
@@ -138,9 +185,11 @@ def decode(data: bytes | memoryview, head: Header) -> Image:
         pixels = _with_libtiff(data, lay)
     if lay.orientation in range(2, 9):
         pixels = apply_orientation(pixels, lay.orientation)
-    meta = {"orientation": lay.orientation} if lay.orientation in range(2, 9) else {}
+    turned = lay.orientation in range(2, 9)
+    xmp = xmp_tags.reset_orientation(lay.xmp) if lay.xmp and turned else lay.xmp
     return Image(pixels, icc=lay.icc, exif=exif_tags.exif_from_tiff(data),
-                 source_format="tiff", metadata=meta)
+                 source_format="tiff", metadata={"orientation": lay.orientation} if turned else {},
+                 xmp=xmp, iptc=lay.iptc, photoshop_resources=lay.photoshop_resources)
 
 
 class _NeedsCodec(Exception):
@@ -295,6 +344,7 @@ def write(image: Image, fh: BinaryIO, quality: int) -> None:
             text_tags.append((exif_tags.ORIENTATION, exif_tags.SHORT, 1, value, True))
         children = {t: c for t, c in ifd0.children.items()
                     if t in (exif_tags.EXIF_IFD, exif_tags.GPS_IFD)}
+    extra_tags = text_tags + _metadata_tags(image, order)
     c = image.channels
     start = fh.tell()
     tifffile.imwrite(
@@ -303,7 +353,22 @@ def write(image: Image, fh: BinaryIO, quality: int) -> None:
         planarconfig="contig" if c > 1 else None,
         extrasamples=("unassalpha",) if image.has_alpha else None,
         iccprofile=image.icc or None, metadata=None, software=False,
-        byteorder=order, extratags=text_tags,
+        byteorder=order, extratags=extra_tags,
     )
     if children and not exif_tags.add_sub_ifds(fh, start, children, order):
         log.warning("EXIF not written: the TIFF is a BigTIFF")
+
+
+def _metadata_tags(image: Image, order: str) -> list[tuple[int, int, int, object, bool]]:
+    """XMP, IPTC and Photoshop resource tags for tifffile's extratags."""
+    tags: list[tuple[int, int, int, object, bool]] = []
+    if image.xmp:
+        tags.append((XMP_TAG, _BYTE, len(image.xmp), image.xmp, True))
+    if image.iptc:
+        padded = image.iptc + b"\0" * (-len(image.iptc) % 4)
+        longs = struct.unpack(f"{order}{len(padded) // 4}I", padded)  # the same bytes in the file
+        tags.append((IPTC_TAG, exif_tags.LONG, len(longs), longs, True))
+    resources = irb.join(image.photoshop_resources, image.iptc)
+    if resources:
+        tags.append((PHOTOSHOP_TAG, _BYTE, len(resources), resources, True))
+    return tags

@@ -1,7 +1,8 @@
 """WebP: 8-bit RGB and RGBA (WebP has no grey and no 16-bit). Lossless at quality 100.
 
-The RIFF chunks are read here (size, ICCP, EXIF); pixels are decoded by OpenCV
-(libwebp) and written by Pillow, which also writes the ICCP and EXIF chunks.
+The RIFF chunks are read here (size, ICCP, EXIF, "XMP "); pixels are decoded by
+OpenCV (libwebp) and written by Pillow, which also writes those chunks. WebP has
+no place for IPTC or Photoshop's resources: those are not written.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from PIL import Image as PILImage
 
 from bridge.errors import InvalidInput, UnsupportedFormat
 from bridge.imaging import exif as exif_tags
-from bridge.imaging.codec_util import as_hwc, swap_red_blue_in_place, to_uint8
+from bridge.imaging.codec_util import as_hwc, oriented_image, swap_red_blue_in_place
+from bridge.imaging.depth import to_uint8
 from bridge.imaging.formats import Header
 from bridge.imaging.geometry import Extent
 from bridge.imaging.image import Image
-from bridge.imaging.orientation import apply_orientation
 
 
 @dataclass
@@ -30,6 +31,7 @@ class WebpInfo:
     animated: bool = False
     icc: bytes | None = None
     exif: bytes | None = None
+    xmp: bytes | None = None
     complete: bool = True
 
 
@@ -52,6 +54,8 @@ def read_chunks(data: bytes | memoryview) -> WebpInfo:
             info.icc = bytes(body)
         elif kind == b"EXIF" and len(body) == size:
             info.exif = exif_tags.strip_prefix(bytes(body))
+        elif kind == b"XMP " and len(body) == size:
+            info.xmp = bytes(body)
         elif kind in (b"ANIM", b"ANMF"):
             info.animated = True
         pos += 8 + size + (size & 1)
@@ -92,13 +96,7 @@ def decode(data: bytes | memoryview, head: Header) -> Image:
     if pixels is None:
         raise InvalidInput("the WebP's image data is corrupt and could not be decoded")
     pixels = swap_red_blue_in_place(as_hwc(pixels))
-    exif = info.exif
-    orientation = exif_tags.orientation(exif)
-    if orientation != 1:
-        pixels = apply_orientation(pixels, orientation)
-        exif = exif_tags.reset_orientation(exif)  # type: ignore[arg-type]
-    return Image(pixels, icc=info.icc, exif=exif, source_format="webp",
-                 metadata={"orientation": orientation} if orientation != 1 else {})
+    return oriented_image(pixels, info.icc, info.exif, "webp", xmp=info.xmp)
 
 
 def write(image: Image, fh: BinaryIO, quality: int) -> None:
@@ -122,4 +120,6 @@ def write(image: Image, fh: BinaryIO, quality: int) -> None:
         options["icc_profile"] = image.icc
     if image.exif:
         options["exif"] = image.exif
+    if image.xmp:
+        options["xmp"] = image.xmp
     pil.save(fh, "WEBP", **options)

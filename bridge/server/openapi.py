@@ -43,6 +43,7 @@ FORMAT_PARAMS = [
     {"name": "format", "in": "query", "schema": {"enum": ["png", "tiff", "jpeg", "webp", "raw"]}},
     {"name": "quality", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
     {"name": "full", "in": "query", "schema": {"enum": ["0", "1"]}},
+    {"name": "depth", "in": "query", "schema": {"enum": ["8", "16", "32"]}},
 ]
 
 

@@ -156,6 +156,9 @@ async def _send_layer(request: web.Request, job_id: str, layer_name: str | None,
                 raise NotFound("the source image of this job is no longer kept")
             loop = asyncio.get_running_loop()
             image = await loop.run_in_executor(None, _flatten, job.source, result)
+        if q.get("depth"):
+            loop = asyncio.get_running_loop()
+            image = await loop.run_in_executor(None, transport.convert_depth, image, q["depth"])
         fmt = transport.choose_format(q.get("format"), job.source_format, image)
     headers = transport.pixel_headers(image, layer.bounds, result, job.id, layer.mask is not None)
     return await transport.pixels_response(request, image, fmt, quality, headers)

@@ -138,9 +138,9 @@ class ServerState:
 def encode_preview(image: Image) -> bytes:
     from PIL import Image as PILImage
 
-    from bridge.imaging.depth import to_8bit
+    from bridge.imaging.depth import to_uint8
 
-    pixels = to_8bit(image.pixels)
+    pixels = to_uint8(image.pixels)
     pil = PILImage.fromarray(pixels.squeeze(-1) if pixels.shape[2] == 1 else pixels)
     pil.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
     buf = io.BytesIO()

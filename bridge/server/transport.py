@@ -28,9 +28,7 @@ TEXT_LIMIT = 1 << 20
 CHUNK = 1 << 20
 STREAM_ABOVE = 8 << 20
 SEND_SLICE = 4 << 20
-OUTPUT_FORMATS = ("png", "tiff", "jpeg", "webp", "raw")
-MIME = {"png": "image/png", "tiff": "image/tiff", "jpeg": "image/jpeg", "webp": "image/webp",
-        "raw": "application/octet-stream"}
+OUTPUT_FORMATS = tuple(codecs.FORMATS)
 
 
 @dataclass
@@ -209,6 +207,16 @@ def choose_format(requested: str | None, source_format: str, image: Image) -> st
     return fmt
 
 
+def convert_depth(image: Image, depth: str) -> Image:
+    """?depth=8|16|32: what a client wants to receive, whatever the result's own depth."""
+    from bridge.imaging.depth import to_float, to_uint8, to_uint16
+
+    convert = {"8": to_uint8, "16": to_uint16, "32": to_float}.get(depth)
+    if convert is None:
+        raise InvalidParams("depth must be 8, 16 or 32")
+    return image.with_pixels(convert(image.pixels))
+
+
 def pixel_headers(image: Image, bounds: Bounds, result: OpResult, job_id: str,
                   has_mask: bool) -> dict[str, str]:
     return {
@@ -236,11 +244,11 @@ async def pixels_response(request: web.Request, image: Image, fmt: str, quality:
     loop = asyncio.get_running_loop()
     body = await loop.run_in_executor(None, encode_body, image, fmt, quality)
     if len(body) <= STREAM_ABOVE:
-        return web.Response(body=body, content_type=MIME[fmt], headers=headers)
+        return web.Response(body=body, content_type=codecs.FORMATS[fmt].mime, headers=headers)
     # Large answers go out in slices of the result's own memory: handing the whole
     # buffer to the transport at once makes asyncio copy everything the socket
     # did not take immediately.
-    resp = web.StreamResponse(headers={**headers, "Content-Type": MIME[fmt]})
+    resp = web.StreamResponse(headers={**headers, "Content-Type": codecs.FORMATS[fmt].mime})
     resp.content_length = len(body)
     await resp.prepare(request)
     view = memoryview(body).cast("B")

@@ -202,3 +202,124 @@ def webp_header_only(width: int, height: int) -> bytes:
     body = (b"WEBP" + b"VP8X" + struct.pack("<I", 10) + vp8x
             + b"VP8L" + struct.pack("<I", len(vp8l)) + vp8l)
     return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+# -- XMP, IPTC and Photoshop resources, as Lightroom and Photoshop write them --------
+KEYWORDS = ["Alps", "Sonnenaufgang über dem Gletscher", "Matterhorn"]
+CAPTION = "Morgenrot über dem Matterhorn — 06:12, −14 °C"
+COPYRIGHT = "© 2024 Ansel Example"
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+_DC = "http://purl.org/dc/elements/1.1/"
+_TIFF = "http://ns.adobe.com/tiff/1.0/"
+
+
+def lightroom_xmp(orientation: int | None = 6, *, element: bool = False,
+                  padding: int = 2048) -> bytes:
+    """An XMP packet laid out as Lightroom Classic writes one, padding and all.
+
+    `element` puts tiff:Orientation in element form instead of as an attribute.
+    """
+    attr = f'\n   tiff:Orientation="{orientation}"' if orientation and not element else ""
+    elem = (f"\n   <tiff:Orientation>{orientation}</tiff:Orientation>"
+            if orientation and element else "")
+    keywords = "".join(f"\n     <rdf:li>{k}</rdf:li>" for k in KEYWORDS)
+    toolkit = "Adobe XMP Core 7.0-c000 1.000000, 0000/00/00-00:00:00        "
+    body = f"""<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="{toolkit}">
+ <rdf:RDF xmlns:rdf="{_RDF}">
+  <rdf:Description rdf:about=""
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    xmlns:tiff="{_TIFF}"
+    xmlns:exif="http://ns.adobe.com/exif/1.0/"
+    xmlns:dc="{_DC}"
+    xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/"
+    xmlns:xmpRights="http://ns.adobe.com/xap/1.0/rights/"
+    xmlns:lr="http://ns.adobe.com/lightroom/1.0/"
+    xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/"
+   xmp:CreatorTool="Adobe Photoshop Lightroom Classic 13.2 (Windows)"
+   xmp:Rating="4"
+   tiff:Make="Canon"{attr}
+   exif:ExposureTime="1/250"
+   photoshop:City="Zermatt"
+   xmpRights:Marked="True"
+   crs:Version="16.2"
+   crs:Exposure2012="+0.35">{elem}
+   <dc:subject>
+    <rdf:Bag>{keywords}
+    </rdf:Bag>
+   </dc:subject>
+   <dc:rights>
+    <rdf:Alt>
+     <rdf:li xml:lang="x-default">{COPYRIGHT}</rdf:li>
+    </rdf:Alt>
+   </dc:rights>
+   <lr:hierarchicalSubject>
+    <rdf:Bag>
+     <rdf:li>Places|Switzerland|Zermatt</rdf:li>
+    </rdf:Bag>
+   </lr:hierarchicalSubject>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+"""
+    pad = "".join(" " * 99 + "\n" for _ in range(padding // 100))
+    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n' + body + pad
+            + '<?xpacket end="w"?>').encode("utf-8")
+
+
+def read_xmp(packet: bytes) -> dict[str, object]:
+    """Keywords, rights and orientation as an XML parser sees them (independent of our code)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(packet)
+    subject = [li.text for s in root.iter(f"{{{_DC}}}subject") for li in s.iter(f"{{{_RDF}}}li")]
+    rights = [li.text for s in root.iter(f"{{{_DC}}}rights") for li in s.iter(f"{{{_RDF}}}li")]
+    orientation = None
+    for desc in root.iter(f"{{{_RDF}}}Description"):
+        orientation = orientation or desc.get(f"{{{_TIFF}}}Orientation")
+        for el in desc.iter(f"{{{_TIFF}}}Orientation"):
+            orientation = orientation or (el.text or "").strip()
+    return {"subject": subject, "rights": rights, "orientation": orientation}
+
+
+def iptc_dataset(record: int, number: int, data: bytes) -> bytes:
+    return struct.pack(">BBBH", 0x1C, record, number, len(data)) + data
+
+
+def iptc_record() -> bytes:
+    """IPTC-IIM as Photoshop writes it: UTF-8 marker, version, keywords, caption, copyright."""
+    out = iptc_dataset(1, 90, b"\x1b%G") + iptc_dataset(2, 0, b"\x00\x04")
+    out += b"".join(iptc_dataset(2, 25, k.encode()) for k in KEYWORDS)
+    out += iptc_dataset(2, 80, b"Ansel Example")
+    out += iptc_dataset(2, 116, COPYRIGHT.encode())
+    out += iptc_dataset(2, 120, CAPTION.encode())
+    return out
+
+
+def psir(rid: int, data: bytes, name: bytes = b"") -> bytes:
+    """One Photoshop image resource block, written from the format description."""
+    pascal = bytes([len(name)]) + name
+    pascal += b"\0" * (len(pascal) % 2)
+    return b"8BIM" + struct.pack(">H", rid) + pascal + struct.pack(">I", len(data)) + data \
+        + b"\0" * (len(data) % 2)
+
+
+def photoshop_resources() -> bytes:
+    """Resources other than IPTC: resolution, a named path, version info (odd length)."""
+    resolution = struct.pack(">IHHIHH", 300 << 16, 1, 1, 300 << 16, 1, 1)
+    version = struct.pack(">IB", 1, 1) + "Adobe Photoshop".encode("utf-16-be")[:28]
+    return (psir(0x03ED, resolution) + psir(0x0421, version)
+            + psir(0x07D0, bytes(range(26)) * 2, name=b"Path 1"))
+
+
+def photoshop_app13(resources: bytes) -> bytes:
+    """An APP13 segment as Photoshop writes it."""
+    body = b"Photoshop 3.0\0" + resources
+    return b"\xff\xed" + struct.pack(">H", len(body) + 2) + body
+
+
+def insert_jpeg_segments(jpeg: bytes, *segments: bytes) -> bytes:
+    """The JPEG with marker segments put right after SOI (and its APP0, if any)."""
+    at = 2
+    if jpeg[2:4] == b"\xff\xe0":
+        at += 2 + struct.unpack_from(">H", jpeg, 4)[0]
+    return jpeg[:at] + b"".join(segments) + jpeg[at:]

@@ -7,8 +7,9 @@ import io
 import numpy as np
 import pytest
 
-from bridge.imaging import codec_util
-from bridge.imaging.codec_util import BufferFile, to_uint8, to_uint16
+from bridge.imaging import depth
+from bridge.imaging.codec_util import BufferFile
+from bridge.imaging.depth import to_uint8, to_uint16
 
 
 def test_16_to_8_bit_is_rounded_for_every_value() -> None:
@@ -32,7 +33,7 @@ def test_float_is_clipped_rounded_and_nan_safe() -> None:
 
 
 def test_float_conversion_works_in_strips(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(codec_util, "_STRIP_BYTES", 64)  # force many strips
+    monkeypatch.setattr(depth, "_STRIP_BYTES", 64)  # force many strips
     pixels = np.random.default_rng(0).random((37, 5, 3), dtype=np.float32)
     expected = np.clip(np.rint(pixels.astype(np.float64) * 255), 0, 255).astype(np.uint8)
     assert np.array_equal(to_uint8(pixels), expected)

@@ -155,3 +155,12 @@ def test_full_composite_of_primary_layer(bridge_server):
     stored = gradient(16, 16, 3, 8)
     _, body, _ = run_passthrough(bridge_server, png_bytes(stored), "?full=1&format=raw")
     np.testing.assert_array_equal(np.frombuffer(body, np.uint8).reshape(16, 16, 3), stored)
+
+
+def test_depth_conversion_on_the_way_out(bridge_server):
+    stored = gradient(16, 8, 3, 16)
+    _, body, headers = run_passthrough(bridge_server, tiff_bytes(stored), "?depth=8&format=tiff")
+    got = tifffile.imread(io.BytesIO(body))
+    assert got.dtype == np.uint8 and headers["X-Depth"] == "8"
+    expected = ((stored.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    np.testing.assert_array_equal(got, expected)

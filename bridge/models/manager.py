@@ -1,0 +1,517 @@
+"""The model manager: which models are installed, getting them, and loading them.
+
+One `ModelManager` per process (`default_manager()`); the server, the CLI and every
+operation share it through `OpContext.models`. It is cheap to create and never imports
+torch until `load()`.
+
+Files live in `Settings.models_dir`, one file per model, next to `manifest.json` which
+records for each installed model: its file, sha256, size, where it came from
+("download" or "import"), whether its bytes are the official release's
+(`official`), and for models the registry does not list, their custom entry.
+
+States (`state(id)["state"]`):
+  missing      no file (a `.part` from an interrupted pull may exist: `partial` bytes)
+  downloading  a pull is running in this process (`received`, `total`)
+  installed    the file is present (cheap check: exists, size as recorded)
+  corrupt      the size changed, or `verify` found a different hash; pull or import again
+
+Checksums: a download must match the registry's sha256 (or md5, where only that is
+known); with neither, the first download's sha256 is recorded and a warning logged
+(trust on first download). An *import* may differ from the official hash (converted
+or re-zipped files): it is recorded as user-supplied with its own hash, `official`
+false, and `verify` then checks the file against that recorded hash. Imports are
+checked to hold the registry's architecture and scale, so a wrong file cannot pose
+as a model. A file the registry does not know is imported as a custom model whose
+task follows from what spandrel detects (SR -> upscale, restoration -> denoise,
+face -> restore-faces).
+
+RB_MODEL_REGISTRY names a registry file to use instead of the built-in one (an
+internal mirror with the same ids and checksums, or tests).
+
+Offline mode (Settings.offline, RB_OFFLINE=1) makes `pull` fail before any network
+access; `require` never downloads: it raises `ModelMissing` naming both ways to get
+the model (`models pull ID`, `models import PATH --as ID`).
+
+API used by the server and operations:
+    entries() -> list[ModelEntry]          states() -> list[dict]   state(id) -> dict
+    pull(id, progress=None, cancel=None) -> Path      verify(id) -> bool
+    import_file(path, as_id=None) -> Path             remove(id) -> None
+    require(id) -> Path                    load(id, denoise=None) -> LoadedModel
+    installed(task=None) -> list[ModelEntry]          entry(id) -> ModelEntry
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bridge.config import Settings, load_settings
+from bridge.errors import BridgeError, InvalidInput, ModelError, ModelMissing, NotFound
+from bridge.models import download as dl
+from bridge.models.registry import ID_PATTERN, ModelEntry, Registry, builtin_registry
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int | None], None]
+_PURPOSE_TASK = {"SR": "upscale", "Restoration": "denoise", "FaceSR": "restore-faces",
+                 "Inpainting": "inpaint"}
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _hash_file(path: Path) -> tuple[str, str, int]:
+    sha, md5, n = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            sha.update(chunk)
+            md5.update(chunk)
+            n += len(chunk)
+    return sha.hexdigest(), md5.hexdigest(), n
+
+
+def registry_from_env() -> Registry | None:
+    """RB_MODEL_REGISTRY: a registry file used instead of the built-in one (mirrors)."""
+    path = os.environ.get("RB_MODEL_REGISTRY")
+    if not path:
+        return None
+    try:
+        return Registry.from_file(Path(path).expanduser())
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelError(f"RB_MODEL_REGISTRY={path} is not a usable registry file: {e}") from e
+
+
+class ModelManager:
+    def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+        self.settings = settings
+        self.models_dir = Path(settings.models_dir)
+        self._builtin = registry or registry_from_env() or builtin_registry()
+        self._lock = threading.RLock()
+        self._pull_locks: dict[str, threading.Lock] = {}
+        self._active: dict[str, dict[str, Any]] = {}
+        self._cache: Any = None
+        self._device: Any = None
+
+    # -- registry ---------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.models_dir / "manifest.json"
+
+    def _read_manifest(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as e:
+            log.warning("ignoring unreadable %s: %s", self.manifest_path, e)
+            return {}
+        models = data.get("models") if isinstance(data, dict) else None
+        return models if isinstance(models, dict) else {}
+
+    def _update_manifest(self, model_id: str, record: dict[str, Any] | None) -> None:
+        with self._lock:
+            models = self._read_manifest()
+            if record is None:
+                models.pop(model_id, None)
+            else:
+                models[model_id] = record
+            self.models_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=self.models_dir)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"version": 1, "models": models}, f, indent=2, sort_keys=True)
+            os.replace(tmp, self.manifest_path)
+
+    @property
+    def registry(self) -> Registry:
+        custom = []
+        for model_id, rec in self._read_manifest().items():
+            if isinstance(rec.get("entry"), dict) and model_id not in self._builtin:
+                with contextlib.suppress(TypeError, ValueError):
+                    custom.append(ModelEntry.from_json(rec["entry"], custom=True))
+        return self._builtin.with_entries(custom) if custom else self._builtin
+
+    def entries(self) -> list[ModelEntry]:
+        return list(self.registry)
+
+    def entry(self, model_id: str) -> ModelEntry:
+        found = self.registry.get(model_id)
+        if found is None:
+            known = ", ".join(e.id for e in self.registry)
+            raise NotFound(f"unknown model '{model_id}'; known models: {known}", model=model_id)
+        return found
+
+    # -- state ------------------------------------------------------------------------
+    def _path_of(self, entry: ModelEntry, rec: dict[str, Any] | None) -> Path:
+        name = rec.get("file") if rec else None
+        if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
+            name = entry.filename
+        return self.models_dir / name
+
+    def _file_state(self, entry: ModelEntry, rec: dict[str, Any] | None) -> tuple[str, Path]:
+        path = self._path_of(entry, rec)
+        if not path.is_file():
+            return "missing", path
+        if rec is not None and (rec.get("corrupt") or (
+                rec.get("size") is not None and path.stat().st_size != rec["size"])):
+            return "corrupt", path
+        return "installed", path
+
+    def state(self, model_id: str) -> dict[str, Any]:
+        entry = self.entry(model_id)
+        return self._state(entry, self._read_manifest().get(entry.id))
+
+    def states(self) -> list[dict[str, Any]]:
+        manifest = self._read_manifest()
+        return [self._state(e, manifest.get(e.id)) for e in self.registry]
+
+    def _state(self, entry: ModelEntry, rec: dict[str, Any] | None) -> dict[str, Any]:
+        state, path = self._file_state(entry, rec)
+        active = self._active.get(entry.id)
+        out: dict[str, Any] = {
+            "id": entry.id,
+            "title": entry.title,
+            "task": entry.task,
+            "architecture": entry.architecture,
+            "scale": entry.scale,
+            "state": "downloading" if active else state,
+            "size": (rec or {}).get("size") or entry.size,
+            "path": str(path) if state != "missing" else None,
+            "license": entry.license,
+            "non_commercial": entry.non_commercial,
+            "default_for": list(entry.default_for),
+            "url": entry.url,
+            "sha256": (rec or {}).get("sha256") or entry.sha256,
+            "source": (rec or {}).get("source"),
+            "official": (rec or {}).get("official"),
+            "custom": entry.custom,
+            "description": entry.description,
+        }
+        if active:
+            out["received"], out["total"] = active["received"], active["total"]
+        elif state == "missing":
+            partial = dl.partial_size(self.models_dir / entry.filename)
+            if partial:
+                out["partial"] = partial
+        return out
+
+    def installed(self, task: str | None = None) -> list[ModelEntry]:
+        """Usable models (installed, not corrupt), best first within the order given."""
+        manifest = self._read_manifest()
+        found = []
+        for e in self.registry:
+            if task is not None and e.task != task:
+                continue
+            if self._file_state(e, manifest.get(e.id))[0] == "installed":
+                found.append(e)
+        return sorted(found, key=lambda e: -e.priority)
+
+    def is_installed(self, model_id: str) -> bool:
+        entry = self.entry(model_id)
+        return self._file_state(entry, self._read_manifest().get(entry.id))[0] == "installed"
+
+    # -- getting models -----------------------------------------------------------------
+    def _missing_hint(self, entry: ModelEntry) -> str:
+        size = f" ({entry.size / 1e6:.0f} MB)" if entry.size else ""
+        pull = (f"run `retouch-bridge models pull {entry.id}` to download it{size}"
+                if entry.url else "it has no download address")
+        return (f"{pull}, or, with the file at hand, "
+                f"`retouch-bridge models import PATH --as {entry.id}`")
+
+    def pull(self, model_id: str, progress: ProgressFn | None = None,
+             cancel: Any = None, force: bool = False) -> Path:
+        entry = self.entry(model_id)
+        if self.settings.offline:
+            raise ModelMissing(
+                f"offline mode (RB_OFFLINE) is on: not downloading model '{entry.id}'. "
+                f"Turn offline mode off and run `retouch-bridge models pull {entry.id}`, or "
+                f"copy the file here with `retouch-bridge models import PATH --as {entry.id}`",
+                model=entry.id, hint=self._missing_hint(entry), offline=True)
+        if entry.url is None:
+            raise ModelMissing(f"model '{entry.id}' has no download address; "
+                               "import it with "
+                               f"`retouch-bridge models import PATH --as {entry.id}`",
+                               model=entry.id, hint=self._missing_hint(entry))
+        with self._lock:
+            lock = self._pull_locks.setdefault(entry.id, threading.Lock())
+        with lock:
+            manifest = self._read_manifest()
+            state, path = self._file_state(entry, manifest.get(entry.id))
+            if state == "installed" and not force:
+                return path
+            dest = self.models_dir / entry.filename
+            self._active[entry.id] = {"received": 0, "total": entry.size}
+
+            def on_progress(received: int, total: int | None) -> None:
+                self._active[entry.id] = {"received": received, "total": total}
+                if progress is not None:
+                    progress(received, total)
+
+            try:
+                got = dl.download(entry.url, dest, sha256=entry.sha256, md5=entry.md5,
+                                  expected_size=entry.size, progress=on_progress, cancel=cancel)
+            finally:
+                self._active.pop(entry.id, None)
+            if not entry.has_official_checksum:
+                log.warning("model %s has no official checksum; recorded sha256 %s of the "
+                            "first download (trust on first download)", entry.id, got.sha256)
+            if path != dest and path.exists() and state != "missing":
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            self._update_manifest(entry.id, {
+                "file": dest.name, "sha256": got.sha256, "md5": got.md5, "size": got.size,
+                "source": "download", "url": entry.url, "installed_at": _now(),
+                "official": entry.has_official_checksum,
+            })
+            self._forget_loaded(entry.id)
+            return dest
+
+    def verify(self, model_id: str) -> bool:
+        """Hash the file; True if it is what was installed (recorded or official hash)."""
+        entry = self.entry(model_id)
+        rec = self._read_manifest().get(entry.id)
+        state, path = self._file_state(entry, rec)
+        if state == "missing":
+            raise ModelMissing(f"model '{entry.id}' is not installed",
+                               model=entry.id, hint=self._missing_hint(entry))
+        sha, md5, size = _hash_file(path)
+        official = (entry.sha256 == sha) if entry.sha256 else (
+            entry.md5 == md5 if entry.md5 else None)
+        # An import is checked against its own recorded hash, others against the release's.
+        ok = rec["sha256"] == sha if rec is not None and rec.get("sha256") else bool(official)
+        new = dict(rec or {"file": path.name, "source": "unknown", "installed_at": _now()})
+        new.update({"verified_at": _now(), "corrupt": not ok})
+        if ok:
+            new.update({"sha256": sha, "md5": md5, "size": size})
+            if official is not None:
+                new["official"] = bool(official)
+        self._update_manifest(entry.id, new)
+        if not ok:
+            self._forget_loaded(entry.id)
+        return ok
+
+    def import_file(self, path: Path, as_id: str | None = None) -> Path:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise InvalidInput(f"no such file: {path}")
+        suffix = path.suffix.lower()
+        sha, md5, size = _hash_file(path)
+        registry = self.registry
+        entry: ModelEntry | None
+        if as_id is not None:
+            entry = registry.get(as_id)
+            if entry is None and not ID_PATTERN.match(as_id):
+                raise InvalidInput(f"invalid model id {as_id!r}: use letters, digits, . _ + -")
+        else:
+            entry = registry.by_checksum(sha, md5) or registry.find(path.name) or registry.find(
+                path.stem)
+        if entry is not None and entry.custom and as_id is None:
+            entry = None  # a re-import of a custom model is identified afresh
+        if entry is not None:
+            if suffix not in entry.suffixes:
+                raise InvalidInput(f"{path.name}: model '{entry.id}' needs a "
+                                   f"{' or '.join(entry.suffixes)} file")
+            self._check_content(path, entry)
+            target_name = entry.filename if suffix == Path(entry.filename).suffix.lower() \
+                else f"{entry.id}{suffix}"
+            official = (entry.sha256 == sha) if entry.sha256 else (
+                entry.md5 == md5 if entry.md5 else False)
+            if not official:
+                log.warning("imported %s as %s: its hash %s is not the official release's; "
+                            "recorded as user-supplied", path.name, entry.id, sha)
+            custom_json = entry.to_json() if entry.custom else None
+        else:
+            entry, custom_json = self._custom_entry(path, as_id, suffix)
+            target_name, official = entry.filename, False
+        dest = self.models_dir / target_name
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target_name}-", suffix=".import", dir=self.models_dir)
+        os.close(fd)
+        try:
+            shutil.copyfile(path, tmp)
+            if _hash_file(Path(tmp))[0] != sha:
+                raise InvalidInput(f"{path} changed while it was being copied; try again")
+            os.replace(tmp, dest)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        old = self._read_manifest().get(entry.id)
+        if old and old.get("file") and old["file"] != dest.name:
+            with contextlib.suppress(OSError):
+                (self.models_dir / old["file"]).unlink()
+        record: dict[str, Any] = {
+            "file": dest.name, "sha256": sha, "md5": md5, "size": size, "source": "import",
+            "imported_from": str(path.resolve()), "installed_at": _now(), "official": official,
+        }
+        if custom_json is not None:
+            record["entry"] = custom_json
+        self._update_manifest(entry.id, record)
+        self._forget_loaded(entry.id)
+        return dest
+
+    def _check_content(self, path: Path, entry: ModelEntry) -> None:
+        """The file holds the registry's architecture and scale (spandrel models only)."""
+        if entry.loader != "spandrel":
+            if entry.loader == "onnx":
+                self._check_onnx(path)
+            return
+        from bridge.models import runtime
+
+        descriptor = runtime.describe_state_dict(
+            runtime.read_state_dict(path, allow_torchscript=False))
+        arch, scale = descriptor.architecture.id, int(descriptor.scale)
+        if arch != entry.architecture or scale != entry.scale:
+            raise InvalidInput(
+                f"{path.name} holds a {arch} x{scale} model, but '{entry.id}' is "
+                f"{entry.architecture} x{entry.scale}; import it under another id")
+
+    @staticmethod
+    def _check_onnx(path: Path) -> None:
+        import cv2
+
+        try:
+            cv2.dnn.readNetFromONNX(str(path))
+        except cv2.error as e:
+            raise InvalidInput(f"{path.name} is not a loadable ONNX model") from e
+
+    def _custom_entry(self, path: Path, as_id: str | None,
+                      suffix: str) -> tuple[ModelEntry, dict[str, Any]]:
+        from bridge.models import runtime
+
+        if suffix not in (".safetensors", ".pth", ".pt", ".ckpt"):
+            raise InvalidInput(f"{path.name}: not a model the registry knows; custom models "
+                               "must be .safetensors or .pth files spandrel can load")
+        model_id = as_id or re.sub(r"[^A-Za-z0-9._+-]", "-", path.stem)[:64].strip("-.") or "model"
+        if not ID_PATTERN.match(model_id):
+            raise InvalidInput(f"cannot make a model id from {path.name}; give one with --as")
+        if model_id.lower() in {e.id.lower() for e in self._builtin}:
+            raise InvalidInput(f"'{model_id}' is a registry model; this file is not it")
+        descriptor = runtime.describe_state_dict(
+            runtime.read_state_dict(path, allow_torchscript=False))
+        task = _PURPOSE_TASK.get(str(descriptor.purpose), "denoise")
+        entry = ModelEntry.custom_entry(model_id, task, descriptor.architecture.id,
+                                        int(descriptor.scale), f"{model_id}{suffix}",
+                                        title=path.stem)
+        return entry, entry.to_json()
+
+    def remove(self, model_id: str) -> None:
+        entry = self.entry(model_id)
+        rec = self._read_manifest().get(entry.id)
+        state, path = self._file_state(entry, rec)
+        partial = dl.partial_size(self.models_dir / entry.filename)
+        if state == "missing" and rec is None and not partial:
+            raise NotFound(f"model '{entry.id}' is not installed", model=entry.id)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        dl.discard_partial(self.models_dir / entry.filename)
+        self._update_manifest(entry.id, None)
+        self._forget_loaded(entry.id)
+
+    def require(self, model_id: str) -> Path:
+        entry = self.entry(model_id)
+        state, path = self._file_state(entry, self._read_manifest().get(entry.id))
+        if state == "installed":
+            return path
+        what = "is damaged (its file changed)" if state == "corrupt" else "is not installed"
+        raise ModelMissing(f"model '{entry.id}' {what}: {self._missing_hint(entry)}",
+                           model=entry.id, hint=self._missing_hint(entry))
+
+    # -- loading ------------------------------------------------------------------------
+    @property
+    def device(self) -> Any:
+        if self._device is None:
+            from bridge.models import runtime
+
+            self._device = runtime.resolve_device(self.settings.device)
+        return self._device
+
+    @property
+    def cache(self) -> Any:
+        with self._lock:
+            if self._cache is None:
+                from bridge.models import runtime
+
+                self._cache = runtime.ModelCache(
+                    runtime.default_budget_bytes(self.device, self.settings.memory_budget_mb))
+            return self._cache
+
+    def load(self, model_id: str, denoise: float | None = None) -> Any:
+        """A LoadedModel on the configured device (cached, LRU under the memory budget).
+
+        `denoise` (0..1) blends a model with its registry `denoise_twin`: 1 is the model
+        itself (full denoise), 0 the twin (keeps grain); Real-ESRGAN's network
+        interpolation for realesr-general-x4v3.
+        """
+        from bridge.models import runtime
+
+        entry = self.entry(model_id)
+        if entry.loader != "spandrel":
+            raise ModelError(f"model '{entry.id}' is loaded by its operation, not through "
+                             "spandrel; use require() for its path", model=entry.id)
+        twin: ModelEntry | None = None
+        if denoise is not None:
+            if entry.denoise_twin is None:
+                raise ModelError(f"model '{entry.id}' has no denoise strength", model=entry.id)
+            denoise = round(min(1.0, max(0.0, float(denoise))), 2)
+            if denoise < 1.0:
+                twin = self.entry(entry.denoise_twin)
+        key = (entry.id, twin.id if twin else None, denoise if twin else None)
+        found = self.cache.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            lock = self._pull_locks.setdefault(f"load:{key}", threading.Lock())
+        with lock:
+            found = self.cache.get(key)
+            if found is not None:
+                return found
+            path = self.require(entry.id)
+            trusted = self._read_manifest().get(entry.id, {}).get("official", False)
+            twin_path = self.require(twin.id) if twin else None
+
+            def read() -> dict[str, Any]:
+                state = runtime.read_state_dict(path, allow_torchscript=bool(trusted))
+                if twin_path is None:
+                    return state
+                other = runtime.read_state_dict(twin_path, allow_torchscript=False)
+                return runtime.blend_state_dicts(state, other, float(denoise or 0.0))
+
+            loaded = runtime.load_model(entry.id, read, self.device,
+                                        expect_architecture=entry.architecture)
+            if int(loaded.scale) != entry.scale:
+                raise ModelError(f"{entry.id}: the file is a x{loaded.scale} model, the "
+                                 f"registry lists x{entry.scale}", model=entry.id)
+            self.cache.put(key, loaded)
+            return loaded
+
+    def _forget_loaded(self, model_id: str) -> None:
+        if self._cache is not None:
+            self._cache.drop(lambda key: model_id in (key[0], key[1]))
+
+
+_default: ModelManager | None = None
+_default_lock = threading.Lock()
+
+
+def default_manager() -> ModelManager:
+    """The process's manager, rebuilt only if the settings changed (tests, RB_HOME)."""
+    global _default
+    settings = load_settings()
+    with _default_lock:
+        if _default is None or _default.settings != settings:
+            _default = ModelManager(settings)
+        return _default
+
+
+__all__ = ["BridgeError", "ModelManager", "default_manager"]

@@ -1,0 +1,306 @@
+--[[ Talks to the Retouch Bridge HTTP API (docs/API.md, protocol 1) through LrHttp.
+
+local client = BridgeClient.fromPrefs()          -- URL, token and timeout from Plug-in Manager
+local bytes, info = client:runOperation('upscale', { scale = 2 }, { path = '/tmp/photo.tif' },
+                                        'photo.tif', { format = 'tiff' })   -- or the bytes as a string
+  success: bytes = the encoded result, info = { status, headers (lower-case map) }
+  failure: bytes = nil, info = a problem: { kind, status, code, message, details, hint }
+           and BridgeClient.describe(problem) gives a sentence that says what to do.
+
+Every failure comes back as a value; nothing here raises for a network or server fault.
+]]
+
+local LrHttp = import 'LrHttp'
+local LrPrefs = import 'LrPrefs'
+local LrTasks = import 'LrTasks'
+
+local JSON = require 'JSON'
+local Multipart = require 'Multipart'
+
+local BridgeClient = {}
+BridgeClient.__index = BridgeClient
+
+BridgeClient.DEFAULT_URL = 'http://127.0.0.1:7847'
+BridgeClient.DEFAULT_TIMEOUT = 600   -- seconds: a x4 model upscale of a 50 MP file takes minutes on CPU
+BridgeClient.PROTOCOL = 1
+
+local CONTENT_TYPES = { tif = 'image/tiff', tiff = 'image/tiff', jpg = 'image/jpeg', jpeg = 'image/jpeg',
+	png = 'image/png', webp = 'image/webp' }
+
+function BridgeClient.normalizeUrl(url)
+	url = tostring(url or ''):gsub('^%s+', ''):gsub('%s+$', '')
+	if url == '' then return BridgeClient.DEFAULT_URL end
+	if not url:match('^%a[%w+.-]*://') then url = 'http://' .. url end
+	return (url:gsub('/+$', ''))
+end
+
+function BridgeClient.new(args)
+	args = args or {}
+	local token = tostring(args.token or ''):gsub('^%s+', ''):gsub('%s+$', '')
+	return setmetatable({
+		url = BridgeClient.normalizeUrl(args.url),
+		token = token,
+		timeout = tonumber(args.timeout) or BridgeClient.DEFAULT_TIMEOUT,
+		maxRetries = args.maxRetries or 3,
+		sleep = args.sleep or LrTasks.sleep,
+	}, BridgeClient)
+end
+
+function BridgeClient.fromPrefs()
+	local prefs = LrPrefs.prefsForPlugin()
+	return BridgeClient.new { url = prefs.bridgeUrl, token = prefs.bridgeToken, timeout = prefs.bridgeTimeout }
+end
+
+local function urlEncode(s)
+	return (tostring(s):gsub('[^%w%-%._~]', function(c) return string.format('%%%02X', c:byte()) end))
+end
+
+local function headerList(map)
+	local list = {}
+	local keys = {}
+	for k in pairs(map) do keys[#keys + 1] = k end
+	table.sort(keys)
+	for _, k in ipairs(keys) do list[#list + 1] = { field = k, value = map[k] } end
+	return list
+end
+
+-- LrHttp answers headers as { {field, value}, ..., status = n }; we want a map.
+local function responseHeaders(hdrs)
+	local map = {}
+	for _, h in ipairs(hdrs or {}) do
+		if type(h) == 'table' and h.field then map[tostring(h.field):lower()] = h.value end
+	end
+	return map
+end
+
+function BridgeClient:authHeaders()
+	local headers = { Accept = '*/*' }
+	if self.token ~= '' then headers.Authorization = 'Bearer ' .. self.token end
+	return headers
+end
+
+function BridgeClient.contentTypeFor(fileName)
+	local ext = tostring(fileName):match('%.([^.]+)$')
+	return CONTENT_TYPES[ext and ext:lower() or ''] or 'application/octet-stream'
+end
+
+-- The URL, headers and body of one synchronous operation call (kept separate so specs
+-- can check it). `image` is the encoded file as a string, or { path = file on disk },
+-- which is streamed from disk. body() gives a fresh byte getter and its total size.
+function BridgeClient:buildOperationRequest(op, params, image, fileName, output)
+	output = output or {}
+	local query = {}
+	if output.format then query[#query + 1] = 'format=' .. urlEncode(output.format) end
+	if output.quality then query[#query + 1] = 'quality=' .. urlEncode(output.quality) end
+	local url = self.url .. '/v1/ops/' .. urlEncode(op)
+	if #query > 0 then url = url .. '?' .. table.concat(query, '&') end
+	local imagePart = { name = 'image', fileName = fileName or 'image',
+		contentType = BridgeClient.contentTypeFor(fileName or '') }
+	if type(image) == 'table' then imagePart.filePath = image.path else imagePart.value = image end
+	local parts = {
+		{ name = 'params', value = JSON.encode(params or {}), contentType = 'application/json' },
+		imagePart,
+	}
+	local boundary = Multipart.newBoundary()
+	local headers = self:authHeaders()
+	headers['Content-Type'] = 'multipart/form-data; boundary=' .. boundary
+	return {
+		url = url,
+		headers = headers,
+		body = function()
+			local getter, total = Multipart.stream(parts, boundary)
+			return getter, total
+		end,
+	}
+end
+
+-- Problems -------------------------------------------------------------------
+
+local NETWORK_DOWN = { cannotConnectToHost = true, cannotFindHost = true, badURL = true,
+	resourceUnavailable = true }
+
+local function networkProblem(hdrs)
+	local err = (hdrs and hdrs.error) or {}
+	local code = err.errorCode or 'unknown'
+	if code == 'timedOut' then return { kind = 'timeout', code = code, message = err.name } end
+	if code == 'cancelled' then return { kind = 'cancelled', code = code, message = err.name } end
+	if NETWORK_DOWN[code] then return { kind = 'unreachable', code = code, message = err.name } end
+	return { kind = 'network', code = code, message = err.name }
+end
+
+local function httpProblem(status, body)
+	local problem = { kind = 'http', status = status }
+	local decoded = body and body ~= '' and JSON.decode(body)
+	if type(decoded) == 'table' and type(decoded.error) == 'table' then
+		local e = decoded.error
+		problem.code = type(e.code) == 'string' and e.code or nil
+		problem.message = type(e.message) == 'string' and e.message or nil
+		problem.details = type(e.details) == 'table' and e.details or nil
+	else
+		-- Not our JSON: a proxy, another program on the port, or a crash before the handler.
+		problem.unexpected = true
+		problem.message = body and body:sub(1, 200) or nil
+	end
+	return problem
+end
+
+-- One request with the bridge's retry rule: 429 queue_full waits Retry-After and tries again.
+-- makeBody (POST only) returns a fresh byte getter and its size for each attempt.
+function BridgeClient:send(method, url, headers, makeBody)
+	local attempt = 0
+	while true do
+		attempt = attempt + 1
+		local result, hdrs
+		if method == 'GET' then
+			result, hdrs = LrHttp.get(url, headerList(headers), self.timeout)
+		else
+			local ok, getter, total = pcall(makeBody)
+			if not ok then return nil, { kind = 'file', message = tostring(getter) } end
+			result, hdrs = LrHttp.post(url, getter, headerList(headers), method, self.timeout, total)
+		end
+		if result == nil then
+			return nil, networkProblem(hdrs)
+		end
+		local status = tonumber(hdrs and hdrs.status)
+		local map = responseHeaders(hdrs)
+		if status and status >= 200 and status < 300 then
+			return result, { status = status, headers = map }
+		end
+		if status == 429 and attempt <= self.maxRetries then
+			local wait = tonumber(map['retry-after']) or 2
+			self.sleep(math.max(0.1, math.min(wait, 30)))
+		else
+			local problem = httpProblem(status, result)
+			problem.headers = map
+			if not status then problem.kind = 'network'; problem.code = 'badServerResponse' end
+			return nil, problem
+		end
+	end
+end
+
+function BridgeClient:getJson(path, authenticated)
+	local headers = authenticated == false and { Accept = 'application/json' } or self:authHeaders()
+	local body, info = self:send('GET', self.url .. path, headers)
+	if not body then return nil, info end
+	local decoded, err = JSON.decode(body)
+	if decoded == nil then
+		return nil, { kind = 'badJson', status = info.status, message = err }
+	end
+	return decoded, info
+end
+
+function BridgeClient:health()
+	return self:getJson('/v1/health', false)
+end
+
+function BridgeClient:capabilities()
+	return self:getJson('/v1/capabilities')
+end
+
+function BridgeClient:runOperation(op, params, imageBytes, fileName, output)
+	local req = self:buildOperationRequest(op, params, imageBytes, fileName, output)
+	local body, info = self:send('POST', req.url, req.headers, req.body)
+	if not body then return nil, info end
+	if body == '' then
+		return nil, { kind = 'http', status = info.status, unexpected = true,
+			message = 'the bridge answered with an empty image' }
+	end
+	return body, info
+end
+
+-- Checks that the bridge is there, speaks our protocol and accepts the token, with two
+-- cheap calls (health needs no token; the job list does). Returns health or nil, problem.
+function BridgeClient:checkAccess()
+	local health, problem = self:health()
+	if not health then return nil, problem end
+	if type(health) ~= 'table' or health.status ~= 'ok' then
+		return nil, { kind = 'badJson', message = 'not a Retouch Bridge health answer' }
+	end
+	if tonumber(health.protocol) ~= BridgeClient.PROTOCOL then
+		return nil, { kind = 'protocol', message = tostring(health.protocol) }
+	end
+	local jobs
+	jobs, problem = self:getJson('/v1/jobs')
+	if not jobs then return nil, problem end
+	return health
+end
+
+-- For Plug-in Manager: checkAccess, then what the bridge offers. Returns a summary or nil, problem.
+-- A bridge that cannot list its capabilities still counts as connected; the summary says why.
+function BridgeClient:testConnection()
+	local health, problem = self:checkAccess()
+	if not health then return nil, problem end
+	local summary = { version = health.version, protocol = health.protocol }
+	local caps
+	caps, problem = self:capabilities()
+	if not caps then
+		summary.capabilitiesProblem = self:describe(problem)
+		return summary
+	end
+	local ops = {}
+	if type(caps.operations) == 'table' then
+		for key, value in pairs(caps.operations) do
+			-- operations may be a list of { name = ... } or a map name -> schema
+			local name = type(key) == 'string' and key or (type(value) == 'table' and value.name)
+			if name then ops[#ops + 1] = name end
+		end
+	end
+	table.sort(ops)
+	summary.operations = ops
+	local device = caps.device
+	if type(device) == 'table' then device = device.name or device.type or device.kind end
+	summary.device = device
+	return summary
+end
+
+-- What the user should read ----------------------------------------------------
+-- One sentence per line: translators and reviewers read each message whole.
+-- luacheck: push no max line length
+
+function BridgeClient:describe(problem)
+	problem = problem or {}
+	local url = self.url
+	local kind = problem.kind
+	if kind == 'unreachable' then
+		return LOC("$$$/RetouchBridge/Err/Down=Retouch Bridge is not running at ^1. Start it (the tray app, or 'retouch-bridge serve' in a terminal), then try again.", url)
+	elseif kind == 'timeout' then
+		return LOC("$$$/RetouchBridge/Err/Timeout=Retouch Bridge did not answer within ^1 seconds. Large photos and model upscales take longer: raise the timeout in Plug-in Manager > Retouch Bridge, or see the bridge log.", self.timeout)
+	elseif kind == 'cancelled' then
+		return LOC "$$$/RetouchBridge/Err/Cancelled=Cancelled."
+	elseif kind == 'protocol' then
+		return LOC("$$$/RetouchBridge/Err/Protocol=The bridge at ^1 speaks protocol ^2; this plug-in needs protocol ^3. Update Retouch Bridge and this plug-in to the same version.", url, problem.message, BridgeClient.PROTOCOL)
+	elseif kind == 'badJson' then
+		return LOC("$$$/RetouchBridge/Err/BadJson=The bridge at ^1 sent an answer this plug-in cannot read (^2). Check that the URL points at Retouch Bridge, and see the bridge log.", url, tostring(problem.message))
+	elseif kind == 'file' then
+		return LOC("$$$/RetouchBridge/Err/File=The rendered photo could not be read: ^1", tostring(problem.message))
+	elseif kind == 'network' then
+		return LOC("$$$/RetouchBridge/Err/Network=The connection to Retouch Bridge at ^1 failed (^2). Check that the bridge is running, then try again; see the bridge log if it keeps failing.", url, tostring(problem.message or problem.code))
+	end
+	-- HTTP answers
+	local status, code, message = problem.status, problem.code, problem.message
+	local details = problem.details or {}
+	if problem.unexpected then
+		return LOC("$$$/RetouchBridge/Err/Unexpected=The server at ^1 answered HTTP ^2 with something that is not Retouch Bridge's JSON. Check the bridge URL in Plug-in Manager, and see the bridge log.", url, tostring(status))
+	elseif status == 401 or code == 'unauthorized' then
+		return LOC("$$$/RetouchBridge/Err/Token=Retouch Bridge refused the pairing token. Re-pair: run 'retouch-bridge token' (or open the tray app's Pair menu), paste the token in Plug-in Manager > Retouch Bridge, and click Test connection.")
+	elseif code == 'bad_host' or code == 'bad_origin' then
+		return LOC("$$$/RetouchBridge/Err/Host=Retouch Bridge refused the request (^1). Use http://127.0.0.1:PORT as the bridge URL in Plug-in Manager.", tostring(message or code))
+	elseif code == 'unknown_operation' then
+		return LOC("$$$/RetouchBridge/Err/UnknownOp=This Retouch Bridge has no such operation (^1). Update Retouch Bridge, or untick that step in the AI Enhance settings.", tostring(message or code))
+	elseif code == 'model_missing' then
+		return LOC("$$$/RetouchBridge/Err/Model=The model ^1 is not installed in Retouch Bridge. ^2", tostring(details.model or '?'),
+			tostring(details.hint or "Install it with 'retouch-bridge models pull', or pick another model."))
+	elseif code == 'too_large' or status == 413 then
+		return LOC("$$$/RetouchBridge/Err/TooLarge=The photo is too large for Retouch Bridge (^1). Export it smaller, or raise the bridge's size limits.", tostring(message or status))
+	elseif code == 'unsupported_format' or status == 415 then
+		return LOC("$$$/RetouchBridge/Err/Format=Retouch Bridge cannot read or write this file format (^1). Export as TIFF, JPEG or PNG.", tostring(message or status))
+	elseif code == 'queue_full' or status == 429 then
+		return LOC "$$$/RetouchBridge/Err/Busy=Retouch Bridge is busy with other jobs and kept refusing new work. Wait for them to finish, then try again."
+	elseif status and status >= 400 and status < 500 then
+		return LOC("$$$/RetouchBridge/Err/Rejected=Retouch Bridge rejected the request: ^1 (HTTP ^2, ^3).", tostring(message or 'no reason given'), tostring(status), tostring(code or '?'))
+	end
+	return LOC("$$$/RetouchBridge/Err/Server=Retouch Bridge ran into an error: ^1 (HTTP ^2). See the bridge log for the details (the tray app's Open log, or the bridge's logs folder).", tostring(message or 'no reason given'), tostring(status))
+end
+-- luacheck: pop
+
+return BridgeClient

@@ -1,0 +1,153 @@
+"use strict";
+/**
+ * One panel operation on the bridge, host-free: submit the job (or one job per
+ * variation when the op has no variations parameter), follow its progress,
+ * and fetch every result layer with its mask. Cancel deletes the running job.
+ */
+
+const { BridgeError } = require("./client.js");
+
+/** Only send parameters the operation declares: the bridge refuses unknown names. */
+function pickParams(opInfo, wanted) {
+  const known = opInfo && opInfo.params && opInfo.params.properties ? opInfo.params.properties : {};
+  const out = {};
+  for (const [k, v] of Object.entries(wanted)) {
+    if (v === undefined || v === null || v === "") continue;
+    if (k in known) out[k] = v;
+  }
+  return out;
+}
+
+function randomSeed() {
+  return Math.floor(Math.random() * 2147483647);
+}
+
+class JobRun {
+  /**
+   * client: BridgeClient; events: EventStream or null.
+   * request: {op: capability object, params, image, mask, icc, variations, seed}
+   */
+  constructor(client, events, request) {
+    this.client = client;
+    this.events = events;
+    this.request = request;
+    this.currentJob = null;
+    this.cancelled = false;
+    this.jobIds = [];
+  }
+
+  /** Ask the bridge to stop; resolves when the DELETE went through. */
+  async cancel() {
+    this.cancelled = true;
+    if (this.currentJob) {
+      try { await this.client.cancel(this.currentJob); } catch { /* already ended */ }
+    }
+  }
+
+  /**
+   * Run to the end. onProgress(fraction, message) over all jobs; onJob(id) when one is accepted.
+   * Resolves {layers, extent, metadata, seeds}; layers carry pixels, bounds in the
+   * result document, an 8-bit mask or null, and whether they start visible.
+   */
+  async run({ onProgress = () => {}, onJob = () => {} } = {}) {
+    const { op, image, mask = null, icc = null } = this.request;
+    const props = (op.params && op.params.properties) || {};
+    const variations = Math.max(1, Math.floor(this.request.variations || 1));
+    const hasSeed = "seed" in props;
+    const baseSeed = hasSeed ? (Number.isInteger(this.request.seed) && this.request.seed >= 0 ? this.request.seed : randomSeed()) : null;
+    // An op that makes its own variations gets one job; otherwise one job per seed.
+    const nativeVariations = "variations" in props;
+    const runs = nativeVariations ? 1 : variations;
+    const layers = [];
+    let extent = null;
+    let metadata = {};
+    const seeds = [];
+    for (let i = 0; i < runs; i++) {
+      if (this.cancelled) throw new BridgeError({ code: "cancelled", message: "the job was cancelled" });
+      const seed = hasSeed ? baseSeed + i : null;
+      const params = pickParams(op, {
+        ...this.request.params,
+        ...(hasSeed ? { seed } : {}),
+        ...(nativeVariations ? { variations } : {}),
+      });
+      const span = (f) => (i + f) / runs;
+      const accepted = await this.client.submitJob({ op: op.name, params, image, mask, icc });
+      this.currentJob = accepted.id;
+      this.jobIds.push(accepted.id);
+      onJob(accepted.id);
+      if (this.cancelled) await this.cancel();
+      const status = await this.client.waitForJob(accepted.id, {
+        events: this.events,
+        onProgress: (f, msg) => onProgress(span(f * 0.9), msg || op.title || op.name),
+      });
+      onProgress(span(0.9), "Fetching result");
+      const result = status.result || { layers: [] };
+      extent = result.extent ? { width: result.extent[0], height: result.extent[1] } : extent;
+      metadata = { ...metadata, ...(result.metadata || {}) };
+      const resultSeed = hasSeed ? (result.metadata && Number.isInteger(result.metadata.seed) ? result.metadata.seed : seed) : null;
+      if (hasSeed) seeds.push(resultSeed);
+      for (const info of result.layers || []) {
+        const px = await this.client.result(accepted.id, { layer: info.name });
+        const m = info.has_mask ? await this.client.mask(accepted.id, info.name) : null;
+        layers.push({
+          name: info.name,
+          run: i,
+          seed: resultSeed,
+          // Variations made by separate jobs: only the first job's layers start visible.
+          visible: info.visible !== false && (nativeVariations || i === 0),
+          bounds: px.bounds,
+          width: px.width, height: px.height, channels: px.channels, depth: px.depth,
+          data: px.data,
+          mask: m ? m.data : null,
+        });
+      }
+      this.currentJob = null;
+    }
+    if (nativeVariations) {
+      // The op returned all variations in one result: the first is shown, the rest are hidden siblings.
+      let seen = false;
+      for (const l of layers) {
+        if (l.visible && !seen) seen = true;
+        else l.visible = false;
+      }
+    }
+    onProgress(1, "Done");
+    return { layers, extent, metadata, seeds, jobIds: this.jobIds };
+  }
+}
+
+module.exports = { JobRun, pickParams, randomSeed };
+
+function truncate(text, n) {
+  const t = String(text).replace(/\s+/g, " ").trim();
+  return t.length > n ? `${t.slice(0, n - 1)}…` : t;
+}
+
+function formatScale(s) {
+  return `${Number(s)}`.replace(/\.0+$/, "");
+}
+
+/**
+ * Names for the new layers (or the new document), e.g. `AI Fill "blue sky" seed 42`.
+ * def: the panel's op entry; params: what the user set; run: JobRun's result;
+ * input: the adapter's input (for the document name).
+ */
+function layerNames(def, params, run, input = {}) {
+  const perRun = new Map();
+  for (const l of run.layers) perRun.set(l.run, (perRun.get(l.run) || 0) + 1);
+  return run.layers.map((l) => {
+    let name = def.history;
+    if (def.name === "upscale") {
+      const base = (input.documentName || "Untitled").replace(/\.[^.]+$/, "");
+      return `${base} ×${formatScale(run.metadata.scale || params.scale || "")}`.trim();
+    }
+    if (params.prompt) name += ` "${truncate(params.prompt, 40)}"`;
+    if (l.seed !== null && l.seed !== undefined) name += ` seed ${l.seed}`;
+    // Several layers from one job (a retouch with its frequency layers): say which is which.
+    if (perRun.get(l.run) > 1 && l.name && l.name !== "image") name += ` · ${l.name}`;
+    return name;
+  });
+}
+
+module.exports.layerNames = layerNames;
+module.exports.truncate = truncate;

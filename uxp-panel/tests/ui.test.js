@@ -1,0 +1,112 @@
+"use strict";
+/**
+ * The panel's UI in headless Chromium, from the dev page (dev/serve.js), against
+ * the real bridge through the dev server's proxy. Screenshots are kept in
+ * test-artifacts/ for people to look at.
+ */
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const path = require("node:path");
+const { startBridge, unavailable, freePort } = require("./helpers/bridge.js");
+const { chromiumPath, dumpDom, screenshot, element } = require("./helpers/chromium.js");
+const { createDevServer } = require("../dev/serve.js");
+
+const ARTIFACTS = path.resolve(__dirname, "..", "test-artifacts");
+const skipBridge = unavailable() || false;
+const skipChromium = chromiumPath() ? false : "no chromium installed";
+const skip = skipChromium || skipBridge;
+
+// Started by the first test that needs it, so the bridge-down test runs without one.
+let starting = null;
+const theBridge = () => (starting = starting || startBridge());
+test.after(async () => { if (starting) await (await starting).stop(); });
+
+async function withDevPage(opts, fn) {
+  const dev = createDevServer(opts);
+  const url = await dev.listen(0);
+  try {
+    return await fn(`${url}/dev.html`);
+  } finally {
+    await dev.close();
+  }
+}
+
+function isPng(file) {
+  const b = fs.readFileSync(file);
+  return b.length > 5000 && b.subarray(1, 4).toString() === "PNG";
+}
+
+test("connected: status, controls enabled by the bridge's capabilities; screenshot kept", { skip }, async () => {
+  const bridge = await theBridge();
+  await withDevPage({ bridge: bridge.url, token: bridge.token }, async (url) => {
+    const html = await dumpDom(url);
+    const status = element(html, "status");
+    assert.equal(status.attr("data-tone"), "ok", status.attrs);
+    assert.match(element(html, "status-text").text, /Connected · 0\.1\.0/);
+    assert.ok(element(html, "pairing").hidden, "already paired");
+    assert.ok(element(html, "alert").hidden, element(html, "alert").text);
+    // Every main control is there.
+    for (const id of ["source", "prompt", "negative", "strength", "seed", "variations", "run-fill", "run-remove",
+      "run-restore-faces", "run-remove-background", "scale", "model", "run-upscale", "progress-bar", "cancel"]) {
+      assert.ok(element(html, id), `#${id} is missing`);
+    }
+    assert.equal(element(html, "run-fill").tag, "sp-button");
+    assert.equal(element(html, "strength").tag, "sp-slider");
+    assert.equal(element(html, "source").tag, "sp-picker");
+    assert.equal(element(html, "progress-bar").tag, "sp-progressbar");
+    // Only what the bridge offers is enabled: upscale yes; fill and friends not on this bridge.
+    assert.ok(!element(html, "run-upscale").disabled, element(html, "run-upscale").attrs);
+    for (const id of ["run-fill", "run-remove", "run-restore-faces", "run-remove-background"]) {
+      assert.ok(element(html, id).disabled, `${id} should be disabled`);
+    }
+    assert.ok(element(html, "run-skin-retouch").hidden, "skin retouch appears only when the bridge has it");
+    assert.match(element(html, "hint-fill").text, /Not available in this bridge version/);
+    // The model picker was filled from the upscale schema.
+    assert.match(element(html, "model-menu").text, /Lanczos/);
+    // The target line describes the (fake) document and its selection.
+    assert.match(element(html, "target-line").text, /portrait\.psd · 1600×1067 · 8-bit · selection \d+×\d+/);
+    const file = await screenshot(url, path.join(ARTIFACTS, "panel.png"));
+    assert.ok(isPng(file));
+  });
+});
+
+test("pressing Upscale runs the job on the bridge and opens the result as a new document", { skip }, async () => {
+  const bridge = await theBridge();
+  const demo = { width: 240, height: 160, selection: false, title: "small.psd", click: "run-upscale" };
+  await withDevPage({ bridge: bridge.url, token: bridge.token, demo }, async (url) => {
+    const html = await dumpDom(url, { budgetMs: 8000 });
+    const notice = element(html, "notice");
+    assert.ok(!notice.hidden, `no result notice; alert: ${element(html, "alert").text}`);
+    assert.equal(notice.text, 'Opened "small ×2" (480×320)');
+    assert.ok(element(html, "progress").hidden, "the progress card is gone when done");
+    assert.equal(element(html, "status").attr("data-tone"), "ok");
+  });
+});
+
+test("bridge not running: the panel says so and offers Retry", { skip: skipChromium }, async () => {
+  const closed = `http://127.0.0.1:${await freePort()}`;
+  await withDevPage({ bridge: closed, token: "x" }, async (url) => {
+    const html = await dumpDom(url);
+    assert.equal(element(html, "status").attr("data-tone"), "off");
+    const alert = element(html, "alert");
+    assert.ok(!alert.hidden);
+    assert.match(alert.text, /Retouch Bridge is not running/);
+    assert.match(alert.text, /retouch-bridge serve/);
+    assert.ok(element(html, "reconnect") && !element(html, "reconnect").hidden, "a Retry in the header too");
+    assert.equal(element(html, "alert-action").text, "Retry");
+    assert.ok(element(html, "run-upscale").disabled);
+    assert.ok(isPng(await screenshot(url, path.join(ARTIFACTS, "panel-bridge-down.png"))));
+  });
+});
+
+test("wrong token: the pairing form opens with what to do", { skip }, async () => {
+  const bridge = await theBridge();
+  await withDevPage({ bridge: bridge.url, token: "wrong-token" }, async (url) => {
+    const html = await dumpDom(url);
+    assert.ok(!element(html, "pairing").hidden);
+    assert.match(element(html, "alert").text, /refused the pairing token.*retouch-bridge token/);
+    assert.equal(element(html, "token").tag, "sp-textfield");
+    assert.ok(isPng(await screenshot(url, path.join(ARTIFACTS, "panel-pairing.png"))));
+  });
+});
