@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from bridge.errors import InvalidParams, ModelMissing
+from bridge.errors import InvalidParams, ModelMissing, NotFound
 from bridge.inpaint import sources
 from bridge.ops.base import OpContext
 
@@ -99,8 +99,15 @@ def cached_hub_snapshot(repo_id: str) -> Path | None:
 def _installed(ctx: OpContext, model_id: str) -> Path | None:
     try:
         return sources.require(ctx, model_id)
-    except ModelMissing:
+    except (ModelMissing, NotFound):
         return None
+
+
+def _models_dir(ctx: OpContext) -> str:
+    try:
+        return str(ctx.models.models_dir)
+    except (ImportError, AttributeError):
+        return "<models folder>"
 
 
 def family_config(ctx: OpContext, family: Family) -> Path:
@@ -115,7 +122,9 @@ def family_config(ctx: OpContext, family: Family) -> Path:
     model_id = FAMILY_REGISTRY_ID[family]
     raise ModelMissing(
         f"a single-file {family.upper()} checkpoint needs the configs and tokenizers of "
-        f"'{model_id}', which is not installed", model=model_id, hint=sources.install_hint(model_id))
+        f"'{model_id}' (a diffusers folder), which is not installed", model=model_id,
+        hint=(f"put a diffusers copy of {FAMILY_HUB_IDS[family][0]} at "
+              f"{Path(_models_dir(ctx)) / model_id}, or keep it in the local Hugging Face cache"))
 
 
 def from_path(ctx: OpContext, path: Path, label: str) -> DiffusionSource:
@@ -128,6 +137,30 @@ def from_path(ctx: OpContext, path: Path, label: str) -> DiffusionSource:
     return DiffusionSource(path, family, family_config(ctx, family), label=label)
 
 
+def from_registry(ctx: OpContext, model_id: str) -> DiffusionSource:
+    """A registry model: its installed folder or file, else its hub repository's cached copy."""
+    manager = sources.manager_of(ctx, model_id)
+    entry = manager.entry(model_id)  # NotFound for an unknown id
+    if entry.task != "fill":
+        raise InvalidParams(f"model '{model_id}' is a {entry.task} model, not a diffusion "
+                            "inpainting model (sd15-inpainting, sdxl-inpainting)", param="model")
+    try:
+        return from_path(ctx, manager.require(model_id), model_id)
+    except ModelMissing:
+        repo = entry.extra.get("hub_repo")
+        snapshot = cached_hub_snapshot(repo) if repo else None
+        if snapshot is not None:
+            return from_path(ctx, snapshot, model_id)
+        folder = Path(manager.models_dir) / entry.filename
+        raise ModelMissing(
+            f"model '{model_id}' is not installed: it is a diffusers model ({repo}), which the "
+            "bridge reads from its models folder or the local Hugging Face cache and never "
+            "downloads while working", model=model_id,
+            hint=(f"put a diffusers copy of {repo} (the folder with model_index.json) at {folder}, "
+                  f"or keep {repo} in the local Hugging Face cache; a single-file checkpoint works "
+                  f"too: retouch-bridge models import FILE --as {model_id}")) from None
+
+
 def resolve(ctx: OpContext, value: str) -> DiffusionSource:
     if sources.looks_like_path(value):
         return from_path(ctx, sources.local_path(value), value)
@@ -137,7 +170,7 @@ def resolve(ctx: OpContext, value: str) -> DiffusionSource:
             raise ModelMissing(
                 f"'{value}' is not in the local Hugging Face cache, and the bridge never downloads "
                 "at run time", model=value,
-                hint="use a registry id (retouch-bridge models list), then retouch-bridge models pull "
-                     "ID; or download the repository with your own tools and pass its folder")
+                hint="use a registry id (retouch-bridge models list), or download the repository "
+                     "with your own tools and pass its folder")
         return from_path(ctx, snapshot, value)
-    return from_path(ctx, sources.require(ctx, value), value)
+    return from_registry(ctx, value)

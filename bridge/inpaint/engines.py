@@ -1,4 +1,4 @@
-"""Fill engines without a prompt: LaMa (through spandrel, or a TorchScript export) and OpenCV.
+"""Fill engines without a prompt: LaMa (through spandrel) and OpenCV.
 
 Each takes float32 RGB in [0, 1] at its working size and a uint8 hole, and gives
 back one float32 RGB fill. torch is imported inside, when a model is used.
@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from bridge.errors import InvalidParams, ModelError
-from bridge.imaging.depth import to_8bit
+from bridge.imaging.depth import to_uint8
 from bridge.inpaint.region import WorkingSize
 from bridge.ops.base import OpContext
 
@@ -37,7 +37,7 @@ class OpenCVInpainter:
         ctx.progress(0.1, f"opencv inpainting ({self.method})")
         # A radius in proportion to the image keeps strokes smooth on large holes.
         radius = max(3, round(0.01 * max(rgb.shape[:2])))
-        out = cv2.inpaint(to_8bit(rgb), hole, radius, flag)
+        out = cv2.inpaint(to_uint8(rgb), hole, radius, flag)
         ctx.progress(1.0, "filled")
         return [out.astype(np.float32) * np.float32(1.0 / 255.0)]
 
@@ -51,18 +51,23 @@ def is_torchscript(path: Path) -> bool:
 
 
 def load_lama(path: Path) -> Any:
-    """A LaMa model from a file: a spandrel state dict (best.ckpt, .pth, .safetensors) or TorchScript."""
-    if is_torchscript(path):
-        import torch
+    """A LaMa model from a weights file (.pth, .ckpt, .safetensors), through spandrel.
 
-        return torch.jit.load(str(path), map_location="cpu").eval()
+    spandrel reads pickles with a restricted unpickler. TorchScript archives carry
+    code, so, as everywhere in the bridge, they are opened only through the model
+    manager, for registry models whose official checksum matched.
+    """
+    if is_torchscript(path):
+        raise ModelError(
+            f"refusing to open {path.name}: it is a TorchScript archive, which can run code; "
+            "TorchScript models are opened only as registry models with their official "
+            f"checksum (retouch-bridge models import {path.name} --as big-lama)", model=str(path))
     from spandrel import ModelLoader
 
     try:
-        descriptor = ModelLoader().load_from_file(path)
+        return ModelLoader().load_from_file(path)
     except Exception as e:  # spandrel raises plain errors for unknown or broken files
         raise ModelError(f"could not load {path.name} as an inpainting model: {e}") from e
-    return descriptor
 
 
 def check_inpainting_model(model: Any, label: str) -> None:
@@ -94,29 +99,11 @@ class LamaInpainter:
         mask = torch.from_numpy((hole > 0).astype(np.float32))[None, None]
         image, mask = image.to(self.device), mask.to(self.device)
         with torch.inference_mode():
-            if hasattr(self.model, "architecture"):  # spandrel pads to its multiple itself
-                out = self.model(image, mask)
-            else:
-                out = _run_padded(self.model, image, mask, multiple=8)
+            out = self.model(image, mask)  # spandrel pads to the model's multiple itself
         ctx.check_cancelled()
         result = out[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
         ctx.progress(1.0, "filled")
         return [np.ascontiguousarray(result, dtype=np.float32)]
-
-
-def _run_padded(model: Any, image: Any, mask: Any, multiple: int) -> Any:
-    """Run a raw (TorchScript) LaMa on input reflect-padded to a multiple of its stride."""
-    import torch.nn.functional as F
-
-    h, w = image.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        image = F.pad(image, (0, pw, 0, ph), mode="reflect")
-        mask = F.pad(mask, (0, pw, 0, ph), mode="reflect")
-    out = model(image, mask)
-    if out.max() > 2.0:  # some exports answer in 0..255
-        out = out / 255.0
-    return out[..., :h, :w]
 
 
 _lock = threading.Lock()

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from bridge.errors import InvalidParams
-from bridge.imaging.depth import to_8bit
+from bridge.imaging.depth import to_uint8
 from bridge.imaging.geometry import Extent
 
 # Registry ids of the background-removal models and the rembg session that knows
@@ -111,7 +111,7 @@ def model_input(pixels: np.ndarray, colour_channels: int, side: int = MODEL_INPU
         small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
         if small.ndim == 2:
             small = small[:, :, None]
-    small = to_8bit(small[:, :, :colour_channels])
+    small = to_uint8(small[:, :, :colour_channels])
     if small.shape[2] == 1:
         small = np.repeat(small, 3, axis=2)
     return PILImage.fromarray(np.ascontiguousarray(small[:, :, :3]), "RGB")

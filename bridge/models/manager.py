@@ -161,6 +161,8 @@ class ModelManager:
 
     def _file_state(self, entry: ModelEntry, rec: dict[str, Any] | None) -> tuple[str, Path]:
         path = self._path_of(entry, rec)
+        if entry.loader == "diffusers" and (path / "model_index.json").is_file():
+            return "installed", path  # a diffusers model is a folder
         if not path.is_file():
             return "missing", path
         if rec is not None and (rec.get("corrupt") or (

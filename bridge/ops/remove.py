@@ -17,6 +17,24 @@ from bridge.ops.params import Param, ParamSchema
 DEFAULT_MODEL = "big-lama"
 
 
+def _lama(model: str, ctx: OpContext) -> tuple[Any, str]:
+    """(spandrel descriptor, device) for a LaMa file path or a registry id."""
+    from bridge.errors import InvalidParams
+    from bridge.inpaint import engines, memory, sources
+
+    if sources.looks_like_path(model):
+        device = memory.configured_device()
+        return engines.cached_lama(sources.local_path(model), model, device), device
+    manager = sources.manager_of(ctx, model)
+    entry = manager.entry(model)
+    if entry.task != "inpaint":
+        raise InvalidParams(f"model '{model}' is a {entry.task} model; remove needs an inpainting "
+                            "model such as big-lama", param="model")
+    loaded = manager.load(model)  # ModelMissing when not installed
+    engines.check_inpainting_model(loaded.descriptor, model)
+    return loaded.descriptor, str(loaded.device)
+
+
 def _engine(params: dict[str, Any], ctx: OpContext) -> tuple[Any, dict[str, Any]]:
     from bridge.inpaint import engines, memory, sources
     from bridge.inpaint.region import WorkingSize
@@ -26,7 +44,7 @@ def _engine(params: dict[str, Any], ctx: OpContext) -> tuple[Any, dict[str, Any]
     if model == "opencv":
         return engines.OpenCVInpainter(params["opencv_method"], WorkingSize(side, upscale=False)), {}
     try:
-        path = sources.resolve(ctx, model)
+        descriptor, device = _lama(model, ctx)
     except ModelMissing as missing:
         if not params["fallback"] or sources.looks_like_path(model):
             raise
@@ -35,11 +53,9 @@ def _engine(params: dict[str, Any], ctx: OpContext) -> tuple[Any, dict[str, Any]
                  f"(lower quality on large areas). To get LaMa: {hint}")
         engine = engines.OpenCVInpainter(params["opencv_method"], WorkingSize(side, upscale=False))
         return engine, {"fallback_reason": missing.message}
-    device = memory.configured_device()
-    loaded = engines.cached_lama(path, model, device)
     cap = memory.pixel_cap(device, engines.LAMA_BYTES_PER_PIXEL)
     working = WorkingSize(side, upscale=False, max_pixels=cap)
-    return engines.LamaInpainter(loaded, device, working), {"model": model, "device": device}
+    return engines.LamaInpainter(descriptor, device, working), {"model": model, "device": device}
 
 
 def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext) -> OpResult:
@@ -69,7 +85,7 @@ OPERATION = Operation(
     description="Erase the selection and fill it from its surroundings (LaMa; OpenCV without it).",
     params=ParamSchema((
         Param("model", str, DEFAULT_MODEL,
-              "LaMa model id, a path to a LaMa file (.pth, .ckpt, .safetensors or TorchScript .pt), "
+              "LaMa model id (big-lama), a path to a LaMa weights file (.pth, .ckpt, .safetensors), "
               "or 'opencv' for classical inpainting"),
         Param("fallback", bool, True,
               "use OpenCV when the LaMa model is not installed (the result says so)"),

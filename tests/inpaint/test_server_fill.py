@@ -74,12 +74,17 @@ def test_remove_without_lama_reports_the_fallback(bridge_server) -> None:
     assert meta["engine"] == "opencv" and any("models pull big-lama" in w for w in meta["warnings"])
 
 
-def test_the_three_operations_describe_themselves() -> None:
-    from bridge.ops.registry import operations
-
-    ops = {name: op.describe() for name, op in operations().items()}
+def test_capabilities_list_the_operations_and_their_models(bridge_server) -> None:
+    caps = bridge_server.get("/v1/capabilities").json()
+    ops = {op["name"]: op for op in caps["operations"]}
     assert ops["fill"]["mask"] == "required" and ops["remove"]["mask"] == "required"
     assert ops["remove-background"]["mask"] == "optional"
     fill_params = ops["fill"]["params"]["properties"]
     assert fill_params["loras"]["type"] == "array" and "euler_a" in fill_params["scheduler"]["enum"]
-    json.dumps(ops)  # schemas are plain JSON
+    models = {m["id"]: m for m in caps["models"]}
+    for model_id, task in (("sd15-inpainting", "fill"), ("sdxl-inpainting", "fill"),
+                           ("big-lama", "inpaint"), ("u2net", "remove-background"),
+                           ("isnet-general-use", "remove-background"),
+                           ("birefnet-general", "remove-background")):
+        assert models[model_id]["task"] == task and models[model_id]["state"] == "missing"
+    json.dumps(ops)

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge.errors import Cancelled, InvalidInput, ModelMissing
+from bridge.errors import Cancelled, InvalidInput, InvalidParams, ModelMissing, NotFound
 from bridge.imaging.geometry import Bounds
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
+from bridge.models.manager import default_manager
 from bridge.ops.base import CancelToken, OpContext
 from bridge.ops.registry import run_operation
 from tests.inpaint.support import block_network, cached_model, composite, coverage_of
@@ -146,13 +147,33 @@ def test_missing_models_name_the_model_and_how_to_get_it(tmp_path: Path, no_netw
         run_operation("fill", image, sel, {})  # the default registry model, not installed here
     err = caught.value
     assert err.status == 409 and err.details["model"] == "sd15-inpainting"
-    assert "models pull sd15-inpainting" in str(err.details["hint"])
+    hint = str(err.details["hint"])
+    assert "stable-diffusion-v1-5/stable-diffusion-inpainting" in hint
+    assert str(Path(default_manager().models_dir) / "sd15-inpainting") in hint
+    assert "models import FILE --as sd15-inpainting" in hint
+    with pytest.raises(NotFound):
+        _fill(image, sel, "no-such-model")
+    with pytest.raises(InvalidParams):
+        _fill(image, sel, "u2net")  # a registry model, but for another job
     with pytest.raises(ModelMissing) as caught:
         _fill(image, sel, "some-org/not-cached-inpainting")
     assert "Hugging Face cache" in caught.value.message
     with pytest.raises(ModelMissing) as caught:
         _fill(image, sel, tmp_path / "nowhere.safetensors")
     assert "not found" in caught.value.message
+    assert no_network == []
+
+
+def test_registry_model_installed_as_a_folder(sd15: Path, no_network: list) -> None:
+    """sd15-inpainting (the default) as a diffusers folder in the models folder, via the manager."""
+    import shutil
+
+    manager = default_manager()
+    shutil.copytree(sd15, Path(manager.models_dir) / "sd15-inpainting")
+    assert manager.state("sd15-inpainting")["state"] == "installed"
+    result = run_operation("fill", Image(photo_like(96, 96)), Mask.rectangle(Bounds(30, 30, 30, 30)),
+                           {k: v for k, v in FAST.items()})
+    assert result.metadata["model"] == "sd15-inpainting" and result.metadata["family"] == "sd15"
     assert no_network == []
 
 

@@ -91,5 +91,6 @@ def test_single_file_without_configs_says_what_to_install(single_file: Path, hub
     with pytest.raises(ModelMissing) as caught:
         _fill(single_file)
     assert caught.value.details["model"] == "sd15-inpainting"
-    assert "models pull sd15-inpainting" in str(caught.value.details["hint"])
+    hint = str(caught.value.details["hint"])
+    assert "stable-diffusion-v1-5/stable-diffusion-inpainting" in hint and "sd15-inpainting" in hint
     assert no_network == []

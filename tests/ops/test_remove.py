@@ -1,5 +1,5 @@
-"""remove: LaMa through spandrel (the real architecture, random weights), a TorchScript export,
-and the OpenCV fallback that says so."""
+"""remove: LaMa through spandrel (the real architecture, random weights), by path and through
+the model manager, and the OpenCV fallback that says so."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge.errors import InvalidParams, ModelMissing
+from bridge.errors import InvalidParams, ModelError, ModelMissing
 from bridge.imaging.geometry import Bounds
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
@@ -78,43 +78,37 @@ def test_a_model_that_is_not_for_inpainting_is_refused(shared_models: Path) -> N
     assert "not an inpainting model" in caught.value.message
 
 
-def _grey_fill_module():
+def test_torchscript_at_a_path_is_refused(tmp_path: Path) -> None:
+    """TorchScript carries code: the bridge opens it only as a registry model with its official
+    checksum (the model manager's rule), never from an arbitrary path."""
     import torch
 
     class GreyFill(torch.nn.Module):
         def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            assert image.shape[-1] % 8 == 0 and image.shape[-2] % 8 == 0
             return image * (1 - mask) + mask * 0.5
 
-    return torch.jit.script(GreyFill())
-
-
-def test_torchscript_exports_load_and_fill(tmp_path: Path) -> None:
-    """lama-cleaner's big-lama.pt is TorchScript; a scripted net with its (image, mask) interface
-    goes through the same loading and running path (not the real big-lama weights)."""
-    import torch
-
     path = tmp_path / "grey-lama.pt"
-    torch.jit.save(_grey_fill_module(), str(path))
-    pixels = photo_like(77, 101)
-    result = run_operation("remove", Image(pixels), Mask.rectangle(Bounds(80, 50, 21, 27)),
-                           {"model": str(path), "grow": 0, "feather": 0, "color_match": False})
-    layer = result.primary
-    assert result.metadata["engine"] == "lama"
-    inside = layer.mask == 255
-    assert (layer.image.pixels[inside] == 128).all()
-    assert np.array_equal(layer.image.pixels[~inside], pixels[layer.bounds.slices][~inside])
+    torch.jit.save(torch.jit.script(GreyFill()), str(path))
+    with pytest.raises(ModelError) as caught:
+        run_operation("remove", Image(photo_like(64, 64)), Mask.rectangle(Bounds(10, 10, 20, 20)),
+                      {"model": str(path)})
+    assert "TorchScript" in caught.value.message
 
 
-def test_raw_exports_get_input_padded_to_a_multiple_and_cropped_back() -> None:
-    import torch
+def test_big_lama_through_the_model_manager(lama: Path, no_network: list) -> None:
+    """Imported under the registry id, the default model is found, loaded and used."""
+    from bridge.models.manager import default_manager
 
-    from bridge.inpaint.engines import _run_padded
-
-    image = torch.rand(1, 3, 29, 37)
-    mask = torch.zeros(1, 1, 29, 37)
-    mask[..., 5:9, 6:20] = 1
-    out = _run_padded(_grey_fill_module(), image, mask, multiple=8)
-    assert out.shape == image.shape
-    assert torch.equal(out[mask.expand_as(out) == 0], image[mask.expand_as(image) == 0])
-    assert torch.all(out[..., 5:9, 6:20] == 0.5)
+    default_manager().import_file(lama, as_id="big-lama")
+    pixels = photo_like(300, 400, depth=16)
+    result = run_operation("remove", Image(pixels), Mask.rectangle(Bounds(150, 100, 60, 40)),
+                           {"working_size": 128})
+    assert result.metadata["engine"] == "lama" and result.metadata["model"] == "big-lama"
+    assert "warnings" not in result.metadata
+    shown = composite(pixels, result.primary)
+    cover = coverage_of(result.primary, 300, 400)
+    assert np.array_equal(shown[cover == 0], pixels[cover == 0])
+    with pytest.raises(InvalidParams):
+        run_operation("remove", Image(pixels), Mask.rectangle(Bounds(150, 100, 60, 40)),
+                      {"model": "u2net"})
+    assert no_network == []

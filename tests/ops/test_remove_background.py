@@ -152,3 +152,15 @@ def test_a_large_document_costs_its_matte_not_a_float_copy(onnx_model: Path) -> 
     assert result.primary.mask.shape == (3000, 4000)
     # the 12 MB matte (and the model's small copy): not the 96 MB document, its colour, or floats
     assert peak < 0.4 * pixels.nbytes, f"peak {peak / 1e6:.0f} MB"
+
+
+def test_registry_model_through_the_manager(onnx_model: Path, no_network: list,
+                                           empty_rembg_home: list) -> None:
+    """Imported as u2net (the default), the file comes from our models folder, never from rembg's."""
+    from bridge.models.manager import default_manager
+
+    default_manager().import_file(onnx_model, as_id="u2net")
+    result = run_operation("remove-background", Image(_product_shot(8)), None)
+    assert result.metadata["model"] == "u2net" and result.metadata["session"] == "u2net"
+    assert result.primary.mask[150, 200] > 240
+    assert no_network == [] and empty_rembg_home == []
