@@ -161,6 +161,9 @@ class Operation:
     models: tuple[str, ...] = ()
     # Changes the document size (upscale): results are a new document, not a layer.
     resizes: bool = False
+    # Checks that need the model manager (an unknown model id, say), run when a job is
+    # submitted so the client gets a 4xx at once rather than a failed job later.
+    check: Callable[[dict[str, Any], Any], None] | None = None
 
     def describe(self) -> dict[str, Any]:
         return {

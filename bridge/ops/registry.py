@@ -47,9 +47,15 @@ def get_operation(name: str) -> Operation:
     return ops[name]
 
 
-def prepare(op: Operation, image: Image, mask: Mask | None, params: Any) -> dict[str, Any]:
-    """Check the inputs against what the operation declares; returns validated params."""
+def prepare(op: Operation, image: Image, mask: Mask | None, params: Any,
+            models: Any = None) -> dict[str, Any]:
+    """Check the inputs against what the operation declares; returns validated params.
+
+    With a model manager, the operation's own early checks run too.
+    """
     values = op.params.validate(params)
+    if models is not None and op.check is not None:
+        op.check(values, models)
     if op.mask == "none" and mask is not None:
         raise InvalidInput(f"operation '{op.name}' takes no mask")
     if op.mask == "required" and (mask is None or mask.is_empty):

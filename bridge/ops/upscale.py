@@ -178,29 +178,13 @@ def _run_model(image: Image, target: Extent, entry: Any, params: dict[str, Any],
     return OpResult([full_layer("image", image.with_pixels(out))], target, meta)
 
 
-def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext) -> OpResult:
-    scale = params["scale"]
-    target = image.extent.scaled(scale)
-    if target.is_empty:
-        raise InvalidParams(f"scale {scale} leaves no pixels of a {image.extent} image",
-                            param="scale")
-    ctx.check_output_size(target.width, target.height)
+def resolve_model(params: dict[str, Any], manager: Any) -> Any:
+    """The registry entry `model` names (None: Lanczos), or InvalidParams saying why not."""
     name = params["model"]
-    meta: dict[str, Any] = {"scale": scale, "requested_model": name}
     if name == "lanczos":
-        if params["denoise"] is not None:
-            raise InvalidParams("denoise needs a model with a denoise twin", param="denoise")
-        return _lanczos(image, target, ctx, meta)
-    manager = ctx.models
-    if name == "auto":
-        entry = choose_model(manager, scale)
-        if entry is None:
-            ctx.warn("no super-resolution model is installed, so Lanczos was used; get one "
-                     "with `retouch-bridge models pull RealESRGAN_x4plus`")
-            return _lanczos(image, target, ctx, meta)
-        if params["denoise"] is not None and entry.denoise_twin is None:
-            raise InvalidParams(f"denoise needs a model with a denoise twin; '{entry.id}' "
-                                "has none", param="denoise")
+        entry = None
+    elif name == "auto":
+        entry = choose_model(manager, params["scale"])
     else:
         try:
             entry = manager.entry(name)
@@ -211,9 +195,32 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
                                                     if e.task == SR_TASK)])
             raise InvalidParams(f"'{name}' is not a super-resolution model; use one of: {known}",
                                 param="model") from None
-        if params["denoise"] is not None and entry.denoise_twin is None:
-            raise InvalidParams(f"model '{entry.id}' has no denoise strength; it exists for "
-                                "realesr-general-x4v3", param="denoise")
+    if params["denoise"] is not None and (entry is None or entry.denoise_twin is None):
+        what = f"model '{entry.id}'" if entry else "Lanczos"
+        raise InvalidParams(f"{what} has no denoise strength; it exists for models with a "
+                            "denoise twin such as realesr-general-x4v3", param="denoise")
+    return entry
+
+
+def check(params: dict[str, Any], manager: Any) -> None:
+    resolve_model(params, manager)
+
+
+def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext) -> OpResult:
+    scale = params["scale"]
+    target = image.extent.scaled(scale)
+    if target.is_empty:
+        raise InvalidParams(f"scale {scale} leaves no pixels of a {image.extent} image",
+                            param="scale")
+    ctx.check_output_size(target.width, target.height)
+    name = params["model"]
+    meta: dict[str, Any] = {"scale": scale, "requested_model": name}
+    entry = None if name == "lanczos" else resolve_model(params, ctx.models)
+    if entry is None:
+        if name == "auto":
+            ctx.warn("no super-resolution model is installed, so Lanczos was used; get one "
+                     "with `retouch-bridge models pull RealESRGAN_x4plus`")
+        return _lanczos(image, target, ctx, meta)
     return _run_model(image, target, entry, params, ctx, meta)
 
 
@@ -234,6 +241,7 @@ OPERATION = Operation(
               nullable=True),
     )),
     run=run,
+    check=check,
     resizes=True,
     models=("RealESRGAN_x4plus", "RealESRGAN_x2plus", "realesr-general-x4v3",
             "realesr-animevideov3"),

@@ -26,6 +26,7 @@ EXPIRY_INTERVAL_S = 30.0
 # Extra route modules (PSD, dashboard, recipes) register here by exposing `setup(app)`.
 ROUTE_MODULES: tuple[str, ...] = (
     "bridge.psd.routes",
+    "bridge.recipes.routes",
 )
 
 

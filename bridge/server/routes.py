@@ -63,7 +63,9 @@ async def _submit(request: web.Request, op_name: str | None) -> Job:
     if not name:
         raise InvalidInput("name the operation in the 'op' part")
     op = get_operation(name)
-    params = prepare(op, sub.image, sub.mask, sub.params)
+    loop = asyncio.get_running_loop()
+    manager = await loop.run_in_executor(None, st.manager)
+    params = prepare(op, sub.image, sub.mask, sub.params, manager)
     image, mask = sub.image, sub.mask
 
     def work(ctx: Any) -> OpResult:

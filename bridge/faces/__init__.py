@@ -1,0 +1,1 @@
+"""Faces: detection with five landmarks (YuNet), shared by the retouching operations."""
