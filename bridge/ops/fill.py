@@ -31,6 +31,15 @@ def _lora_specs(refs: list[str], ctx: OpContext) -> list[Any]:
     return specs
 
 
+def check(params: dict[str, Any], manager: Any) -> None:
+    """At submission: the model and LoRA files exist (cheap: no torch, no weights read)."""
+    from bridge.diffusion import source
+
+    ctx = OpContext(models=manager)
+    source.resolve(ctx, params["model"])
+    _lora_specs(params["loras"], ctx)
+
+
 def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext) -> OpResult:
     from bridge.diffusion import loader, source
     from bridge.diffusion.inpainter import DiffusionInpainter, FillRequest
@@ -122,6 +131,7 @@ OPERATION = Operation(
               maximum=150),
     )),
     run=run,
+    check=check,
     mask="required",
     models=(DEFAULT_MODEL, "sdxl-inpainting"),
 )

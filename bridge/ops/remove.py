@@ -17,6 +17,26 @@ from bridge.ops.params import Param, ParamSchema
 DEFAULT_MODEL = "big-lama"
 
 
+def check(params: dict[str, Any], manager: Any) -> None:
+    """At submission: a named file exists, a registry id is known and of the right kind, and,
+    without the OpenCV fallback, installed."""
+    from bridge.errors import InvalidParams
+    from bridge.inpaint import sources
+
+    model = params["model"]
+    if model == "opencv":
+        return
+    if sources.looks_like_path(model):
+        sources.local_path(model)
+        return
+    entry = manager.entry(model)
+    if entry.task != "inpaint":
+        raise InvalidParams(f"model '{model}' is a {entry.task} model; remove needs an inpainting "
+                            "model such as big-lama", param="model")
+    if not params["fallback"]:
+        manager.require(model)
+
+
 def _lama(model: str, ctx: OpContext) -> tuple[Any, str]:
     """(spandrel descriptor, device) for a LaMa file path or a registry id."""
     from bridge.errors import InvalidParams
@@ -104,6 +124,7 @@ OPERATION = Operation(
         Param("color_match", bool, True, "match the fill's colours to its surroundings"),
     )),
     run=run,
+    check=check,
     mask="required",
     models=(DEFAULT_MODEL,),
 )

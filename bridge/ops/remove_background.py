@@ -8,6 +8,7 @@ With a selection, only the area around it is matted, and nothing outside it is k
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,21 +25,31 @@ DEFAULT_MODEL = "u2net"
 _BAND = 256
 
 
-def _model(params: dict[str, Any], ctx: OpContext) -> tuple[Any, str]:
-    from bridge.inpaint import matte, memory, sources
+def _model_file(params: dict[str, Any], ctx: OpContext) -> tuple[Path, str]:
+    """(the .onnx file, the rembg session kind that knows its pre/post-processing)."""
+    from bridge.inpaint import matte, sources
 
     value = params["model"]
     if sources.looks_like_path(value):
         path = sources.local_path(value)
         if path.suffix.lower() != ".onnx":
             raise_params(f"{path.name}: background removal takes an .onnx model")
-        kind = matte.session_kind_for_file(path, params["preprocess"])
-    else:
-        if value not in matte.SESSIONS:
-            known = ", ".join(matte.SESSIONS)
-            raise_params(f"unknown background model '{value}'; known: {known}, or a path to an .onnx file")
-        path = sources.require(ctx, value)
-        kind = matte.SESSIONS[value]
+        return path, matte.session_kind_for_file(path, params["preprocess"])
+    if value not in matte.SESSIONS:
+        known = ", ".join(matte.SESSIONS)
+        raise_params(f"unknown background model '{value}'; known: {known}, or a path to an .onnx file")
+    return sources.require(ctx, value), matte.SESSIONS[value]
+
+
+def check(params: dict[str, Any], manager: Any) -> None:
+    """At submission: the model is known and installed (a path: exists and is .onnx)."""
+    _model_file(params, OpContext(models=manager))
+
+
+def _model(params: dict[str, Any], ctx: OpContext) -> tuple[Any, str]:
+    from bridge.inpaint import matte, memory
+
+    path, kind = _model_file(params, ctx)
     return matte.session_for(kind, path, memory.configured_device()), kind
 
 
@@ -141,6 +152,7 @@ OPERATION = Operation(
               pattern=r"#[0-9a-fA-F]{6}"),
     )),
     run=run,
+    check=check,
     mask="optional",
     models=(DEFAULT_MODEL, "isnet-general-use", "birefnet-general"),
 )

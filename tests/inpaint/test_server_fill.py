@@ -56,9 +56,10 @@ def test_fill_job_end_to_end(bridge_server, sd15: Path) -> None:
     assert (full[cover == 255] != pixels[cover == 255]).mean() > 0.5
 
 
-def test_empty_selection_is_refused_at_submission(bridge_server) -> None:
+def test_empty_selection_is_refused_at_submission(bridge_server, sd15: Path) -> None:
     pixels = photo_like(64, 64)
-    reply = bridge_server.submit("fill", png_bytes(pixels), mask=png_bytes(np.zeros((64, 64), np.uint8)))
+    reply = bridge_server.submit("fill", png_bytes(pixels), {"model": str(sd15)},
+                                 mask=png_bytes(np.zeros((64, 64), np.uint8)))
     assert reply.status == 400 and reply.error_code == "invalid_input"
     assert "selection" in reply.json()["error"]["message"]
 
@@ -88,3 +89,28 @@ def test_capabilities_list_the_operations_and_their_models(bridge_server) -> Non
                            ("birefnet-general", "remove-background")):
         assert models[model_id]["task"] == task and models[model_id]["state"] == "missing"
     json.dumps(ops)
+
+
+@pytest.mark.parametrize("op,params,model", [
+    ("fill", {}, "sd15-inpainting"),
+    ("remove", {"fallback": False}, "big-lama"),
+    ("remove-background", {"model": "isnet-general-use"}, "isnet-general-use"),
+])
+def test_missing_models_are_refused_at_submission(bridge_server, op: str, params: dict,
+                                                  model: str) -> None:
+    pixels = photo_like(64, 64)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:40, 20:40] = 255
+    reply = bridge_server.submit(op, png_bytes(pixels), params=params, mask=png_bytes(mask))
+    assert reply.status == 409 and reply.error_code == "model_missing", reply.body
+    details = reply.json()["error"]["details"]
+    assert details["model"] == model and "retouch-bridge models" in details["hint"]
+
+
+def test_unknown_and_wrong_kind_models_are_4xx_at_submission(bridge_server) -> None:
+    pixels = png_bytes(photo_like(64, 64))
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:40, 20:40] = 255
+    assert bridge_server.submit("fill", pixels, {"model": "nope-model"}, png_bytes(mask)).status == 404
+    assert bridge_server.submit("remove", pixels, {"model": "u2net"}, png_bytes(mask)).status == 400
+    assert bridge_server.submit("remove-background", pixels, {"model": "big-lama"}).status == 400
