@@ -167,9 +167,11 @@ def main() -> int:
             print(line("full frame", full))
             tiled = measure(home, model=model, mode="tiled", width=w, height=h, tile=tile)
             print(line("tiled", tiled))
+            working = ((tiled["peak_kb"] - tiled["baseline_kb"])
+                       / max(1, full["peak_kb"] - full["baseline_kb"]))
             print(f"  ratio tiled/full: time {tiled['seconds'] / full['seconds']:.2f}x, "
-                  f"peak RSS {tiled['peak_kb'] / full['peak_kb']:.2f}x, working memory "
-                  f"(peak - baseline) {(tiled['peak_kb'] - tiled['baseline_kb']) / max(1, full['peak_kb'] - full['baseline_kb']):.2f}x")
+                  f"peak RSS {tiled['peak_kb'] / full['peak_kb']:.2f}x, "
+                  f"working memory (peak - baseline) {working:.2f}x")
         if not args.skip_big:
             w, h = big
             print(f"\n(b) {w}x{h} -> {4 * w}x{4 * h} with realesr-animevideov3 (Compact), "

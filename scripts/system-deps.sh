@@ -12,6 +12,17 @@ check identify imagemagick
 check Xvfb xvfb
 check trayer trayer
 lua5.1 -e 'require("socket.http")' >/dev/null 2>&1 || need+=(lua-socket)
+# The tray app: D-Bus session, window tools for its test, and what PyGObject (the
+# `tray` extra on Linux) builds against and the dashboard window runs on (WebKit2GTK).
+check dbus-daemon dbus
+check xdotool xdotool
+check xwininfo x11-utils
+check pkg-config pkg-config
+pkg() { dpkg -s "$1" >/dev/null 2>&1 || need+=("$1"); }
+pkg gir1.2-webkit2-4.1
+check desktop-file-validate desktop-file-utils
+pkg libgirepository1.0-dev
+pkg libcairo2-dev
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "installing: ${need[*]}"

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import logging.handlers
+import sys
 
 import bridge
 from bridge.config import Settings, load_settings
@@ -58,9 +59,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from bridge.server import instance
     from bridge.server.app import serve
 
     settings = settings_from(args)
+    found = instance.running_bridge(settings.host, settings.port)
+    if found:
+        # Not an error worth a traceback, but not serving either: scripts see a failure.
+        print(f"retouch-bridge: {instance.describe(found)}", file=sys.stderr, flush=True)
+        return 1
     setup_logging(settings, args.verbose)
     serve(settings)
     return 0

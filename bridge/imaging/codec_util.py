@@ -11,21 +11,33 @@ from bridge.imaging import exif as exif_tags
 from bridge.imaging import xmp as xmp_tags
 from bridge.imaging.image import Image, SourceFormat
 from bridge.imaging.orientation import apply_orientation
+from bridge.imaging.resolution import Resolution, transposed
 
 
 def oriented_image(pixels: np.ndarray, icc: bytes | None, exif: bytes | None,
                    source_format: SourceFormat, *, xmp: bytes | None = None,
-                   iptc: bytes | None = None, photoshop_resources: bytes | None = None) -> Image:
+                   iptc: bytes | None = None, photoshop_resources: bytes | None = None,
+                   resolution: Resolution | None = None) -> Image:
     """The decoded Image with EXIF orientation applied once and reset to 1 in the EXIF
-    (and in the XMP's tiff:Orientation, so no viewer turns the pixels again)."""
+    (and in the XMP's tiff:Orientation, so no viewer turns the pixels again).
+
+    `resolution` is as stored; a quarter turn swaps its x and y with the pixels.
+    """
     orientation = exif_tags.orientation(exif)
     if orientation != 1:
         pixels = apply_orientation(pixels, orientation)
         exif = exif_tags.reset_orientation(exif)  # type: ignore[arg-type]
         xmp = xmp_tags.reset_orientation(xmp) if xmp else xmp
+        resolution = upright_resolution(resolution, orientation)
     return Image(pixels, icc=icc, exif=exif, source_format=source_format,
                  metadata={"orientation": orientation} if orientation != 1 else {},
-                 xmp=xmp, iptc=iptc, photoshop_resources=photoshop_resources)
+                 xmp=xmp, iptc=iptc, photoshop_resources=photoshop_resources,
+                 resolution=resolution)
+
+
+def upright_resolution(resolution: Resolution | None, orientation: int) -> Resolution | None:
+    """Orientations 5-8 turn the pixels a quarter: x and y change places."""
+    return transposed(resolution) if orientation in (5, 6, 7, 8) else resolution
 
 
 def swap_red_blue(pixels: np.ndarray) -> np.ndarray:

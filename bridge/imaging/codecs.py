@@ -5,7 +5,8 @@
   to an `Image`; the size is checked against `max_pixels` before any pixel is
   decoded; EXIF orientation is applied once and the stored EXIF (and an XMP
   tiff:Orientation) reset to 1; ICC profile, EXIF, XMP and IPTC bytes are kept
-  exactly, with Photoshop's other image resources as opaque bytes.
+  exactly, with Photoshop's other image resources as opaque bytes; the print
+  resolution (ppi) is read from the format's own place (see resolution.py).
 - `decode_raw(...)` / `encode_raw(image)`: interleaved little-endian buffers, zero-copy.
 - `decode_mask(data, extent, raw=)`: a selection as a `Mask`.
 - `encode(image, fmt)`: PNG/TIFF keep 8/16-bit (TIFF also float); JPEG/WebP are 8-bit.
@@ -14,9 +15,11 @@
 `Image.exif` is the TIFF-structured EXIF blob without JPEG's "Exif\\0\\0" prefix.
 Metadata each format holds: PNG, TIFF and JPEG all of ICC, EXIF, XMP, IPTC and
 Photoshop's resources (PNG the last two as ImageMagick's raw profiles); WebP ICC,
-EXIF and XMP. JPEG's segments cap EXIF and XMP at 64 KB (a larger XMP packet
-first loses its padding, then is left out with a warning; extended XMP is not
-read or written).
+EXIF and XMP. All four keep the resolution: PNG in pHYs, TIFF in its resolution
+tags, JPEG in JFIF, WebP in the EXIF, with the EXIF's own resolution tags and
+Photoshop's ResolutionInfo set to match. JPEG's segments cap EXIF and XMP at
+64 KB (a larger XMP packet first loses its padding, then is left out with a
+warning; extended XMP is not read or written).
 Every failure on bad input is a BridgeError (InvalidInput 400, TooLarge 413,
 UnsupportedFormat 415), never a crash or a hang.
 """

@@ -2,8 +2,10 @@
 
 EXIF is a little TIFF file (header, IFD0, an EXIF sub-IFD, a GPS sub-IFD). An
 `Image.exif` blob is exactly that structure, without the "Exif\\0\\0" prefix JPEG
-puts in front. We only ever need three things from it, so we avoid a library:
+puts in front. We only ever need a few things from it, so we avoid a library:
 - read and reset the orientation in place (every other byte stays as it was);
+- read and set IFD0 values such as the resolution, in place or by adding tags
+  to a copy of IFD0 at the end (nothing that was there moves);
 - lift the EXIF-worthy tags out of a TIFF file into a standalone blob;
 - write the sub-IFDs of a blob into a TIFF file we produce.
 Values are copied as raw bytes in the blob's own byte order, never re-encoded.
@@ -23,7 +25,7 @@ EXIF_IFD = 0x8769
 GPS_IFD = 0x8825
 INTEROP_IFD = 0xA005
 POINTER_TAGS = (EXIF_IFD, GPS_IFD, INTEROP_IFD)
-SHORT, LONG, ASCII = 3, 4, 2
+SHORT, LONG, ASCII, RATIONAL = 3, 4, 2, 5
 
 # Bytes per value of each TIFF field type (classic TIFF; 13 is an IFD offset).
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
@@ -114,22 +116,122 @@ def parse(blob: bytes | memoryview) -> tuple[str, Ifd] | None:
         return None
 
 
-# -- orientation -----------------------------------------------------------------
-def _orientation_field(blob: bytes) -> tuple[int, str, int] | None:
-    """(byte position of the value, byte order, field type) of IFD0's Orientation."""
+# -- IFD0 fields in place -----------------------------------------------------------
+@dataclass(frozen=True)
+class Field:
+    """Where one IFD0 entry sits in a blob."""
+
+    entry: int  # byte position of the 12-byte entry
+    type: int
+    count: int
+    value: int  # byte position of the value (inside the entry when it fits in 4 bytes)
+
+
+def _ifd0_at(blob: bytes) -> tuple[str, int] | None:
     order = byte_order(blob)
     if order is None or len(blob) < 8:
         return None
     (ifd,) = struct.unpack_from(order + "I", blob, 4)
     if not 8 <= ifd <= len(blob) - 2:
         return None
+    return order, ifd
+
+
+def ifd0_fields(blob: bytes) -> tuple[str, dict[int, Field]] | None:
+    """Byte order and the IFD0 entries whose values lie inside the blob (first of each tag)."""
+    found = _ifd0_at(blob)
+    if found is None:
+        return None
+    order, ifd = found
+    fields: dict[int, Field] = {}
     (count,) = struct.unpack_from(order + "H", blob, ifd)
     for i in range(min(count, (len(blob) - ifd - 2) // 12)):
         pos = ifd + 2 + 12 * i
         tag, typ, n = struct.unpack_from(order + "HHI", blob, pos)
-        if tag == ORIENTATION and typ in (SHORT, LONG) and n >= 1:
-            return pos + 8, order, typ
-    return None
+        size = TYPE_SIZES.get(typ, 0) * n
+        at = pos + 8 if size <= 4 else struct.unpack_from(order + "I", blob, pos + 8)[0]
+        if size and at + size <= len(blob) and tag not in fields:
+            fields[tag] = Field(pos, typ, n, at)
+    return order, fields
+
+
+def with_ifd0_values(exif: bytes, values: dict[int, tuple[int, bytes]], *, add: bool) -> bytes:
+    """The blob with IFD0 tags set to (type, one value's bytes in the blob's byte order).
+
+    A tag already there with that type has its first value overwritten in place, so
+    every other byte stays where it was. With `add`, tags that are missing (or of
+    another type) are added: IFD0 is copied to the end of the blob with them, and
+    the header points at the copy. Nothing else moves, so every offset in the blob
+    (sub-IFDs, maker notes) stays valid; the old IFD0 is left as a few dead bytes.
+    """
+    blob = strip_prefix(exif)
+    parsed = ifd0_fields(blob)
+    if parsed is None:
+        return blob
+    order, fields = parsed
+    out = bytearray(blob)
+    missing = {}
+    for tag, (typ, value) in values.items():
+        f = fields.get(tag)
+        if f is not None and f.type == typ and len(value) == TYPE_SIZES[typ]:
+            out[f.value: f.value + len(value)] = value
+        elif add:
+            missing[tag] = (typ, value)
+    if missing:
+        _append_ifd0(out, order, missing)
+    return bytes(out)
+
+
+def _append_ifd0(out: bytearray, order: str, extra: dict[int, tuple[int, bytes]]) -> None:
+    (ifd,) = struct.unpack_from(order + "I", out, 4)
+    (count,) = struct.unpack_from(order + "H", out, ifd)
+    count = min(count, (len(out) - ifd - 6) // 12)
+    entries = {}
+    for i in range(count):
+        raw = bytes(out[ifd + 2 + 12 * i: ifd + 14 + 12 * i])
+        entries.setdefault(struct.unpack_from(order + "H", raw)[0], raw)
+    next_ifd = bytes(out[ifd + 2 + 12 * count: ifd + 6 + 12 * count])
+    for tag, (typ, value) in extra.items():
+        if len(value) <= 4:
+            entries[tag] = struct.pack(order + "HHI", tag, typ, 1) + value.ljust(4, b"\0")
+        else:
+            if len(out) % 2:
+                out.append(0)  # word-aligned offsets
+            entries[tag] = struct.pack(order + "HHII", tag, typ, 1, len(out))
+            out += value
+    if len(out) % 2:
+        out.append(0)
+    struct.pack_into(order + "I", out, 4, len(out))
+    out += struct.pack(order + "H", len(entries))
+    out += b"".join(entries[t] for t in sorted(entries)) + next_ifd.ljust(4, b"\0")
+
+
+def rational_values(blob: bytes, tag: int) -> tuple[int, int] | None:
+    """The first (numerator, denominator) of an IFD0 RATIONAL tag."""
+    parsed = ifd0_fields(blob)
+    f = parsed[1].get(tag) if parsed else None
+    if parsed is None or f is None or f.type != RATIONAL:
+        return None
+    return struct.unpack_from(parsed[0] + "II", blob, f.value)
+
+
+def short_value(blob: bytes, tag: int) -> int | None:
+    """The first value of an IFD0 SHORT or LONG tag."""
+    parsed = ifd0_fields(blob)
+    f = parsed[1].get(tag) if parsed else None
+    if parsed is None or f is None or f.type not in (SHORT, LONG):
+        return None
+    return struct.unpack_from(parsed[0] + ("H" if f.type == SHORT else "I"), blob, f.value)[0]
+
+
+# -- orientation -----------------------------------------------------------------
+def _orientation_field(blob: bytes) -> tuple[int, str, int] | None:
+    """(byte position of the value, byte order, field type) of IFD0's Orientation."""
+    parsed = ifd0_fields(blob)
+    f = parsed[1].get(ORIENTATION) if parsed else None
+    if parsed is None or f is None or f.type not in (SHORT, LONG):
+        return None
+    return f.value, parsed[0], f.type
 
 
 def orientation(exif: bytes | None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -32,6 +33,9 @@ class Image:
     `photoshop_resources` the Photoshop image resource blocks ("8BIM") other than
     IPTC and those that describe pixels, kept opaque. All three pass between
     formats unchanged wherever the format can hold them.
+    `resolution` is the print resolution, (x, y) pixels per inch, or None when
+    the source gave none; resizing keeps it, so the print size follows the pixels
+    (see bridge.imaging.resolution for where each format keeps it).
     """
 
     pixels: np.ndarray
@@ -42,6 +46,7 @@ class Image:
     xmp: bytes | None = None
     iptc: bytes | None = None
     photoshop_resources: bytes | None = None
+    resolution: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         p = self.pixels
@@ -52,6 +57,12 @@ class Image:
             raise ValueError(f"pixels must be HxWxC with 1-4 channels, got shape {p.shape}")
         if p.dtype not in DEPTH_OF_DTYPE:
             raise ValueError(f"unsupported pixel type {p.dtype}; use uint8, uint16 or float32")
+        if self.resolution is not None:
+            x, y = (float(v) for v in self.resolution)
+            if not (math.isfinite(x) and math.isfinite(y) and x > 0 and y > 0):
+                raise ValueError(f"resolution must be two positive numbers (pixels per inch), "
+                                 f"got {self.resolution!r}")
+            object.__setattr__(self, "resolution", (x, y))
 
     # -- shape ---------------------------------------------------------------
     @property
@@ -94,7 +105,7 @@ class Image:
 
     # -- derived images --------------------------------------------------------
     def with_pixels(self, pixels: np.ndarray, **changes: object) -> Image:
-        """Same metadata (ICC, EXIF, XMP, IPTC, format), new pixels."""
+        """Same metadata (ICC, EXIF, XMP, IPTC, resolution, format), new pixels."""
         return replace(self, pixels=pixels, **changes)  # type: ignore[arg-type]
 
     def crop(self, bounds: Bounds) -> Image:
@@ -114,5 +125,6 @@ class Image:
             "icc": self.icc is not None,
             "xmp": self.xmp is not None,
             "iptc": self.iptc is not None,
+            "resolution": list(self.resolution) if self.resolution else None,
             "format": self.source_format,
         }

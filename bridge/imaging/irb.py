@@ -14,6 +14,7 @@ padded to an even length.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 IPTC = 0x0404
@@ -63,6 +64,24 @@ def split(blob: bytes | memoryview) -> tuple[bytes | None, bytes | None]:
         elif r.id not in DROPPED:
             kept.append(r.block)
     return iptc, b"".join(kept) or None
+
+
+def replace_data(blob: bytes, rid: int, change: Callable[[bytes], bytes]) -> bytes:
+    """The blob with the data of each `rid` resource passed through `change`; every
+    other byte (names, other resources, anything unparsed at the end) as it was."""
+    found = resources(blob)
+    if not any(r.id == rid for r in found):
+        return blob
+    out = []
+    for r in found:
+        if r.id != rid:
+            out.append(r.block)
+            continue
+        size_at = 7 + r.block[6] + ((r.block[6] + 1) & 1)  # after the padded Pascal name
+        data = change(r.data)
+        out.append(r.block[:size_at] + struct.pack(">I", len(data)) + data
+                   + b"\0" * (len(data) & 1))
+    return b"".join(out) + bytes(blob[sum(len(r.block) for r in found):])
 
 
 def block(rid: int, data: bytes) -> bytes:

@@ -1,7 +1,8 @@
 """JPEG: 8-bit grey and colour. Decoded with OpenCV (libjpeg-turbo), written with Pillow.
 
-Markers are read here: the frame header for the size, APP1 for EXIF and XMP,
-APP2 for the ICC profile (which may be split over several segments), APP13 for
+Markers are read here: the frame header for the size, APP0 for the JFIF density
+(the resolution; resolution.py has the EXIF and Photoshop fallbacks), APP1 for
+EXIF and XMP, APP2 for the ICC profile (which may be split over several segments), APP13 for
 Photoshop's resources with the IPTC record among them (also possibly split).
 Extended XMP (the extra APP1 segments of packets over 64 KB) is not read. CMYK
 and YCCK JPEGs are refused: turning them into RGB needs a colour conversion this
@@ -21,7 +22,7 @@ from PIL import Image as PILImage
 
 from bridge.errors import InvalidInput, InvalidParams, UnsupportedFormat
 from bridge.imaging import exif as exif_tags
-from bridge.imaging import irb
+from bridge.imaging import irb, resolution
 from bridge.imaging import xmp as xmp_tags
 from bridge.imaging.codec_util import as_hwc, oriented_image, swap_red_blue_in_place
 from bridge.imaging.depth import to_uint8
@@ -52,6 +53,7 @@ class JpegInfo:
     icc_count: int = 0
     xmp: bytes | None = None
     photoshop_parts: list[bytes] = field(default_factory=list)
+    jfif_density: tuple[int, int, int] | None = None  # units (0 aspect, 1 inch, 2 cm), x, y
 
     @property
     def icc(self) -> bytes | None:
@@ -91,6 +93,9 @@ def read_markers(data: bytes | memoryview) -> JpegInfo:
             info.precision, info.height, info.width, info.components = struct.unpack_from(
                 ">BHHB", body)
             found_frame = True
+        elif marker == 0xE0 and bytes(body[:5]) == b"JFIF\0" and len(body) >= 12:
+            units, x, y = struct.unpack_from(">BHH", body, 7)
+            info.jfif_density = info.jfif_density or (units, x, y)
         elif marker == 0xE1 and info.exif is None and bytes(body[:6]) == exif_tags.EXIF_PREFIX:
             info.exif = bytes(body[6:])
         elif marker == 0xE2 and bytes(body[:12]) == _ICC_TAG and len(body) >= 14:
@@ -124,8 +129,11 @@ def decode(data: bytes | memoryview, head: Header) -> Image:
         raise InvalidInput("the JPEG is truncated or its image data is corrupt")
     pixels = swap_red_blue_in_place(as_hwc(pixels))
     iptc, resources = irb.split(info.photoshop)
+    jfif = resolution.from_jfif(*info.jfif_density) if info.jfif_density else None
+    ppi = resolution.choose(jfif, resolution.from_exif(info.exif),
+                            resolution.from_resources(info.photoshop))
     return oriented_image(pixels, info.icc, info.exif, "jpeg", xmp=info.xmp, iptc=iptc,
-                          photoshop_resources=resources)
+                          photoshop_resources=resources, resolution=ppi)
 
 
 def write(image: Image, fh: BinaryIO, quality: int) -> None:
@@ -141,12 +149,17 @@ def write(image: Image, fh: BinaryIO, quality: int) -> None:
     options: dict = {"quality": quality, "subsampling": 0 if quality >= 90 else 2}
     if image.icc:
         options["icc_profile"] = image.icc
-    if image.exif:
-        if len(image.exif) <= _EXIF_MAX:
-            options["exif"] = exif_tags.EXIF_PREFIX + image.exif
+    exif, ppi = image.exif, image.resolution
+    if ppi:
+        options["dpi"] = density = resolution.jfif_density(ppi)
+        # JFIF holds whole dots per inch; the EXIF carries a fraction of one.
+        exact = resolution.held_exactly(resolution.from_jfif(1, *density), ppi)
+        exif = resolution.synced_exif(exif, ppi, add=not exact)
+    if exif:
+        if len(exif) <= _EXIF_MAX:
+            options["exif"] = exif_tags.EXIF_PREFIX + exif
         else:
-            log.warning("EXIF of %d bytes does not fit in a JPEG segment; not written",
-                        len(image.exif))
+            log.warning("EXIF of %d bytes does not fit in a JPEG segment; not written", len(exif))
     options["extra"] = _metadata_segments(image)
     pil.save(fh, "JPEG", **options)
 
@@ -161,7 +174,8 @@ def _metadata_segments(image: Image) -> bytes:
         else:
             log.warning("XMP of %d bytes does not fit in a JPEG segment (extended XMP is not "
                         "written); not written", len(packet))
-    resources = irb.join(image.photoshop_resources, image.iptc)
+    others = resolution.synced_resources(image.photoshop_resources, image.resolution)
+    resources = irb.join(others, image.iptc)
     if resources:
         for piece in _split_at_resources(resources, _PHOTOSHOP_CHUNK):
             out += _segment(0xED, _PHOTOSHOP_TAG + piece)

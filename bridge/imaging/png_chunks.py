@@ -53,6 +53,7 @@ class PngInfo:
     xmp: bytes | None = None
     iptc: bytes | None = None
     photoshop: bytes | None = None  # resource blocks, IPTC possibly among them
+    phys: bytes | None = None  # the pHYs body: pixels per unit, x and y, and the unit
     complete: bool = False  # the chunk list reached IEND inside the data
 
 
@@ -93,7 +94,7 @@ def read_ihdr(data: bytes | memoryview) -> PngInfo:
 
 
 def read_png_info(data: bytes | memoryview) -> PngInfo:
-    """Header plus ICC profile, EXIF, XMP, IPTC and transparency key, walking every chunk.
+    """Header plus ICC profile, EXIF, XMP, IPTC, pHYs and transparency key, walking every chunk.
 
     An ancillary chunk with a bad CRC is ignored (as libpng does); a list of
     chunks that stops before IEND marks the file as incomplete.
@@ -103,7 +104,7 @@ def read_png_info(data: bytes | memoryview) -> PngInfo:
     for pos, kind, length, ok in _chunks(data):
         if kind == b"IEND":
             info.complete = True
-        if not ok or kind not in (b"iCCP", b"eXIf", b"tRNS", *TEXT_KINDS):
+        if not ok or kind not in (b"iCCP", b"eXIf", b"tRNS", b"pHYs", *TEXT_KINDS):
             continue
         if kind in TEXT_KINDS:
             # Only the keywords we want are copied out; other text stays in the buffer.
@@ -127,6 +128,8 @@ def read_png_info(data: bytes | memoryview) -> PngInfo:
             info.exif = body
         elif kind == b"tRNS":
             info.trns = body
+        elif kind == b"pHYs" and info.phys is None:
+            info.phys = body
     info.xmp = info.xmp or raw_xmp
     return info
 
@@ -214,12 +217,15 @@ def chunk(kind: bytes, body: bytes) -> bytes:
 
 
 def metadata_chunks(icc: bytes | None, exif: bytes | None, xmp: bytes | None = None,
-                    iptc: bytes | None = None, photoshop: bytes | None = None) -> list[bytes]:
-    """iCCP, eXIf, XMP iTXt, IPTC and Photoshop zTXt chunks, all for before the pixel
-    data (some Adobe readers ignore XMP that comes after it)."""
+                    iptc: bytes | None = None, photoshop: bytes | None = None,
+                    phys: bytes | None = None) -> list[bytes]:
+    """iCCP, pHYs, eXIf, XMP iTXt, IPTC and Photoshop zTXt chunks, all for before the
+    pixel data (some Adobe readers ignore XMP that comes after it; pHYs must)."""
     out = []
     if icc:
         out.append(chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc, 9)))
+    if phys:
+        out.append(chunk(b"pHYs", phys))
     if exif:
         out.append(chunk(b"eXIf", exif))
     if xmp:  # no compression, empty language and translated keyword

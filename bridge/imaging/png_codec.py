@@ -1,8 +1,8 @@
 """PNG: 8 and 16 bits, grey, grey+alpha, RGB, RGBA; palettes and 1-bit become 8-bit.
 
 Pixels go through OpenCV (libpng), which unlike Pillow handles 16-bit colour;
-the ICC profile, EXIF, XMP, IPTC and Photoshop's resources travel through
-png_chunks. OpenCV returns BGR(A) and turns grey+alpha into BGRA, so both are
+the ICC profile, EXIF, XMP, IPTC, Photoshop's resources and the resolution
+(pHYs) travel through png_chunks. OpenCV returns BGR(A) and turns grey+alpha into BGRA, so both are
 mapped back here.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from bridge.errors import InvalidInput
 from bridge.imaging import exif as exif_tags
-from bridge.imaging import irb
+from bridge.imaging import irb, resolution
 from bridge.imaging.codec_util import as_hwc, oriented_image, swap_red_blue, swap_red_blue_in_place
 from bridge.imaging.depth import to_uint16
 from bridge.imaging.formats import Header
@@ -49,8 +49,10 @@ def decode(data: bytes | memoryview, head: Header) -> Image:
         swap_red_blue_in_place(pixels)
     exif = exif_tags.strip_prefix(info.exif) if info.exif else None
     iptc, resources = irb.split(info.photoshop) if info.photoshop else (None, None)
+    ppi = resolution.choose(resolution.from_phys(info.phys), resolution.from_exif(exif),
+                            resolution.from_resources(info.photoshop))
     return oriented_image(pixels, info.icc, exif, "png", xmp=info.xmp, iptc=info.iptc or iptc,
-                          photoshop_resources=resources)
+                          photoshop_resources=resources, resolution=ppi)
 
 
 def _grey_layout(pixels: np.ndarray, trns: bytes | None, bit_depth: int) -> np.ndarray:
@@ -73,9 +75,16 @@ def _grey_layout(pixels: np.ndarray, trns: bytes | None, bit_depth: int) -> np.n
 def write(image: Image, fh: BinaryIO, quality: int) -> None:
     """8- and 16-bit as they are; float becomes 16-bit (PNG has no float samples)."""
     pixels = image.pixels if image.depth in (8, 16) else to_uint16(image.pixels)
+    ppi, exif, phys = image.resolution, image.exif, None
+    if ppi:
+        phys = resolution.phys(ppi)
+        # pHYs holds whole pixels per metre; the EXIF carries a value finer than that.
+        exact = resolution.held_exactly(resolution.from_phys(phys), ppi)
+        exif = resolution.synced_exif(exif, ppi, add=not exact)
     # Photoshop's resources only when there are some besides IPTC (see png_chunks).
-    resources = irb.join(image.photoshop_resources, image.iptc) if image.photoshop_resources else None
-    extra = metadata_chunks(image.icc, image.exif, image.xmp, image.iptc, resources)
+    others = resolution.synced_resources(image.photoshop_resources, ppi)
+    resources = irb.join(others, image.iptc) if others else None
+    extra = metadata_chunks(image.icc, exif, image.xmp, image.iptc, resources, phys)
     if pixels.shape[2] == 2:
         pieces: list = encode_plain(pixels, color_type=4)
         pieces[2:2] = extra

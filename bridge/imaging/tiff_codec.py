@@ -12,8 +12,10 @@ extra sample with no ExtraSamples tag, as OpenCV writes RGBA); associated
 Unspecified extra samples (Photoshop's saved selections) are dropped.
 
 Writing is uncompressed (fast, and every reader takes it), with the ICC profile
-in tag 34675, alpha as an unassociated extra sample, and EXIF as Photoshop and
-Lightroom write it: descriptive ASCII tags in IFD0 plus EXIF and GPS sub-IFDs.
+in tag 34675, alpha as an unassociated extra sample, EXIF as Photoshop and
+Lightroom write it (descriptive ASCII tags in IFD0 plus EXIF and GPS sub-IFDs),
+and the resolution as XResolution/YResolution in inches (read in inches or cm;
+see resolution.py).
 
 XMP (tag 700), IPTC (tag 33723) and Photoshop's image resources (tag 34377) are
 read as the bytes the file holds. IPTC comes from the resources' 0x0404 block
@@ -38,9 +40,14 @@ from PIL import TiffImagePlugin
 
 from bridge.errors import BridgeError, InvalidInput, UnsupportedFormat
 from bridge.imaging import exif as exif_tags
-from bridge.imaging import irb
+from bridge.imaging import irb, resolution
 from bridge.imaging import xmp as xmp_tags
-from bridge.imaging.codec_util import BufferFile, as_hwc, swap_red_blue_in_place
+from bridge.imaging.codec_util import (
+    BufferFile,
+    as_hwc,
+    swap_red_blue_in_place,
+    upright_resolution,
+)
 from bridge.imaging.formats import Header
 from bridge.imaging.geometry import Extent
 from bridge.imaging.image import Image
@@ -78,6 +85,7 @@ class TiffLayout:
     xmp: bytes | None = None
     iptc: bytes | None = None
     photoshop_resources: bytes | None = None
+    resolution: tuple[float, float] | None = None  # pixels per inch, as stored
 
     @property
     def color_samples(self) -> int:
@@ -130,12 +138,34 @@ def _read_metadata(lay: TiffLayout, page: tifffile.TiffPage, data: bytes | memor
     iptc = irb.strip_iptc_padding(iptc) if iptc else None
     resources = _raw_tag(page, data, PHOTOSHOP_TAG)
     from_resources, lay.photoshop_resources = irb.split(resources) if resources else (None, None)
+    lay.resolution = resolution.choose(_tag_resolution(page), resolution.from_resources(resources))
     # ImageMagick 6 cuts the tag to a quarter, sometimes at a dataset's end: a record
     # that ends mid-dataset, or one that only begins the resources' copy, is cut short.
     cut = iptc is not None and (irb.iptc_end(iptc) != len(iptc) or (
         from_resources is not None and len(from_resources) > len(iptc)
         and from_resources.startswith(iptc)))
     lay.iptc = from_resources if (iptc is None or cut) and from_resources else iptc
+
+
+def _tag_resolution(page: tifffile.TiffPage) -> resolution.Reading | None:
+    """XResolution/YResolution per ResolutionUnit (inch when absent; 1 means no unit)."""
+    x, y = _rational(page, resolution.X_RESOLUTION), _rational(page, resolution.Y_RESOLUTION)
+    unit = page.tags.get(resolution.RESOLUTION_UNIT)
+    try:
+        unit_value = resolution.UNIT_INCH if unit is None else int(unit.value)
+    except (TypeError, ValueError):
+        return None
+    return resolution.from_units(x, y or x, unit_value) if x else None
+
+
+def _rational(page: tifffile.TiffPage, code: int) -> tuple[int, int] | None:
+    tag = page.tags.get(code)
+    value = None if tag is None else tag.value
+    if isinstance(value, int):  # a writer that used SHORT or LONG
+        return value, 1
+    if isinstance(value, tuple) and len(value) >= 2 and all(isinstance(v, int) for v in value[:2]):
+        return value[0], value[1]
+    return None
 
 
 def _raw_tag(page: tifffile.TiffPage, data: bytes | memoryview, code: int) -> bytes | None:
@@ -189,7 +219,8 @@ def decode(data: bytes | memoryview, head: Header) -> Image:
     xmp = xmp_tags.reset_orientation(lay.xmp) if lay.xmp and turned else lay.xmp
     return Image(pixels, icc=lay.icc, exif=exif_tags.exif_from_tiff(data),
                  source_format="tiff", metadata={"orientation": lay.orientation} if turned else {},
-                 xmp=xmp, iptc=lay.iptc, photoshop_resources=lay.photoshop_resources)
+                 xmp=xmp, iptc=lay.iptc, photoshop_resources=lay.photoshop_resources,
+                 resolution=upright_resolution(lay.resolution, lay.orientation))
 
 
 class _NeedsCodec(Exception):
@@ -346,6 +377,7 @@ def write(image: Image, fh: BinaryIO, quality: int) -> None:
                     if t in (exif_tags.EXIF_IFD, exif_tags.GPS_IFD)}
     extra_tags = text_tags + _metadata_tags(image, order)
     c = image.channels
+    ppi = image.resolution
     start = fh.tell()
     tifffile.imwrite(
         fh, image.pixels[:, :, 0] if c == 1 else image.pixels,
@@ -354,6 +386,9 @@ def write(image: Image, fh: BinaryIO, quality: int) -> None:
         extrasamples=("unassalpha",) if image.has_alpha else None,
         iccprofile=image.icc or None, metadata=None, software=False,
         byteorder=order, extratags=extra_tags,
+        # Without one, tifffile writes 1/1 with no unit: readers then assume 72 ppi.
+        resolution=(resolution.rational(ppi[0]), resolution.rational(ppi[1])) if ppi else None,
+        resolutionunit="INCH" if ppi else None,
     )
     if children and not exif_tags.add_sub_ifds(fh, start, children, order):
         log.warning("EXIF not written: the TIFF is a BigTIFF")
@@ -368,7 +403,8 @@ def _metadata_tags(image: Image, order: str) -> list[tuple[int, int, int, object
         padded = image.iptc + b"\0" * (-len(image.iptc) % 4)
         longs = struct.unpack(f"{order}{len(padded) // 4}I", padded)  # the same bytes in the file
         tags.append((IPTC_TAG, exif_tags.LONG, len(longs), longs, True))
-    resources = irb.join(image.photoshop_resources, image.iptc)
+    others = resolution.synced_resources(image.photoshop_resources, image.resolution)
+    resources = irb.join(others, image.iptc)
     if resources:
         tags.append((PHOTOSHOP_TAG, _BYTE, len(resources), resources, True))
     return tags

@@ -2,7 +2,8 @@
 
 The RIFF chunks are read here (size, ICCP, EXIF, "XMP "); pixels are decoded by
 OpenCV (libwebp) and written by Pillow, which also writes those chunks. WebP has
-no place for IPTC or Photoshop's resources: those are not written.
+no place for IPTC or Photoshop's resources: those are not written. The resolution
+lives in the EXIF's XResolution/YResolution tags (there is nowhere else).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from PIL import Image as PILImage
 
 from bridge.errors import InvalidInput, UnsupportedFormat
 from bridge.imaging import exif as exif_tags
+from bridge.imaging import resolution
 from bridge.imaging.codec_util import as_hwc, oriented_image, swap_red_blue_in_place
 from bridge.imaging.depth import to_uint8
 from bridge.imaging.formats import Header
@@ -96,7 +98,8 @@ def decode(data: bytes | memoryview, head: Header) -> Image:
     if pixels is None:
         raise InvalidInput("the WebP's image data is corrupt and could not be decoded")
     pixels = swap_red_blue_in_place(as_hwc(pixels))
-    return oriented_image(pixels, info.icc, info.exif, "webp", xmp=info.xmp)
+    return oriented_image(pixels, info.icc, info.exif, "webp", xmp=info.xmp,
+                          resolution=resolution.choose(resolution.from_exif(info.exif)))
 
 
 def write(image: Image, fh: BinaryIO, quality: int) -> None:
@@ -118,8 +121,10 @@ def write(image: Image, fh: BinaryIO, quality: int) -> None:
                      "method": 2 if not lossless else 4, "exact": True}
     if image.icc:
         options["icc_profile"] = image.icc
-    if image.exif:
-        options["exif"] = image.exif
+    # The EXIF is WebP's only place for the resolution: its tags are added if missing.
+    exif = resolution.synced_exif(image.exif, image.resolution, add=True)
+    if exif:
+        options["exif"] = exif
     if image.xmp:
         options["xmp"] = image.xmp
     pil.save(fh, "WEBP", **options)

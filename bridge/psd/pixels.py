@@ -5,22 +5,29 @@ psd-tools' public pixel API goes through float32 (`numpy()`, `fromarray`); on a
 its stored bytes straight into uint8/uint16 and encoded back the same way, one
 plane at a time: exact by construction, and no float copy of the image.
 This is the one module that reads psd-tools' record and channel lists.
+Each Image also carries the document's ICC profile, XMP, IPTC and resolution.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import warnings
 from typing import Any
 
 import numpy as np
 
 from bridge.errors import InvalidInput
+from bridge.imaging import irb, resolution
 from bridge.imaging.geometry import Bounds
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask, to_uint8_coverage
 from bridge.psd.document import Document
 from bridge.psd.layers import record_bounds
 
+log = logging.getLogger(__name__)
+
+XMP_RESOURCE = 0x0424
 TRANSPARENCY = -1
 USER_MASK = -2
 REAL_USER_MASK = -3
@@ -89,6 +96,28 @@ def _channels(layer: Any) -> dict[int, Any]:
                                                       strict=False)}
 
 
+def document_metadata(doc: Document) -> dict[str, Any]:
+    """XMP (0x0424), IPTC (0x0404) and resolution (0x03ED) from the document's image
+    resources, as Image fields: what a layer or composite carries into an export."""
+    blocks = []
+    for rid in (irb.IPTC, XMP_RESOURCE, resolution.RESOLUTION_INFO):
+        found = doc.psd.image_resources.get(rid)  # type: ignore[attr-defined]
+        if found is None:
+            continue
+        buf = io.BytesIO()
+        try:
+            found.write(buf)
+        except Exception:  # a resource psd-tools parsed but cannot write back: skip it
+            log.warning("%s: image resource 0x%04X is unreadable; left out", doc.path.name, rid,
+                        exc_info=True)
+            continue
+        blocks.append(buf.getvalue())
+    data = {r.id: r.data for r in irb.resources(b"".join(blocks))}
+    reading = resolution.from_resolution_info(data.get(resolution.RESOLUTION_INFO, b""))
+    return {"xmp": data.get(XMP_RESOURCE) or None, "iptc": data.get(irb.IPTC) or None,
+            "resolution": resolution.choose(reading)}
+
+
 def read_layer(doc: Document, layer: Any, label: str) -> tuple[Image, Bounds]:
     """A layer's stored pixels (colour + transparency) and where they sit in the document.
 
@@ -112,7 +141,8 @@ def read_layer(doc: Document, layer: Any, label: str) -> tuple[Image, Bounds]:
         planes.append(decode(alpha, bounds.width, bounds.height, doc, f"layer '{label}'"))
     pixels = np.stack(planes, axis=2)
     image = Image(pixels, icc=doc.icc, source_format="psd",
-                  metadata={"psd_layer": label, "bounds": bounds.as_list()})
+                  metadata={"psd_layer": label, "bounds": bounds.as_list()},
+                  **document_metadata(doc))
     return image, bounds
 
 
@@ -155,7 +185,8 @@ def read_composite(doc: Document) -> Image:
         color = [unmatte(c, alpha, doc.depth) for c in color]
         color.append(alpha)
     return Image(np.stack(color, axis=2), icc=doc.icc, source_format="psd",
-                 metadata={"psd_layer": None, "bounds": [0, 0, h.width, h.height]})
+                 metadata={"psd_layer": None, "bounds": [0, 0, h.width, h.height]},
+                 **document_metadata(doc))
 
 
 def unmatte(stored: np.ndarray, alpha: np.ndarray, depth: int, rows: int = 1024) -> np.ndarray:
@@ -181,7 +212,7 @@ def render_composite(doc: Document) -> Image:
     pixels = np.concatenate([color, alpha], axis=2)
     pixels = np.rint(np.clip(pixels, 0.0, 1.0) * top).astype(dtype_of(doc.depth))
     return Image(pixels, icc=doc.icc, source_format="psd",
-                 metadata={"psd_layer": None, "rendered": True})
+                 metadata={"psd_layer": None, "rendered": True}, **document_metadata(doc))
 
 
 def layer_coverage(doc: Document, layer: Any, label: str) -> tuple[Mask, str]:

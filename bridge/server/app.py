@@ -27,6 +27,7 @@ EXPIRY_INTERVAL_S = 30.0
 ROUTE_MODULES: tuple[str, ...] = (
     "bridge.psd.routes",
     "bridge.recipes.routes",
+    "bridge.dashboard.routes",
 )
 
 
@@ -45,7 +46,14 @@ def create_app(settings: Settings, token: str | None = None) -> web.Application:
     for name in ROUTE_MODULES:
         __import__(name, fromlist=["setup"]).setup(app)
     app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_close_event_streams)
     return app
+
+
+async def _close_event_streams(app: web.Application) -> None:
+    # A graceful shutdown waits for open handlers, and a WebSocket never ends by
+    # itself: without this every stop with a dashboard open waits out the timeout.
+    await app[STATE].hub.close_all()
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -57,7 +65,6 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     expiry.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await expiry
-    await st.hub.close_all()
     await asyncio.get_running_loop().run_in_executor(None, st.queue.stop)
 
 

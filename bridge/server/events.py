@@ -58,14 +58,18 @@ class EventHub:
         """Thread-safe: hand the event to the loop."""
         if self._loop is None or self._loop.is_closed():
             return
-        if event.get("type") in ("progress", "model-progress"):
+        coalesce = event.get("type") == "progress" or (
+            event.get("type") == "model-progress" and event.get("state") == "downloading")
+        if coalesce:
             key = f"{event.get('type')}:{event.get('job') or event.get('model')}"
             now = time.monotonic()
             if now - self._last_progress.get(key, 0.0) < PROGRESS_INTERVAL_S:
                 return
             self._last_progress[key] = now
-        else:
-            self._last_progress.pop(f"progress:{event.get('job')}", None)
+        else:  # a final state always goes out, and the next progress starts fresh
+            key = (f"model-progress:{event.get('model')}" if event.get("type") == "model-progress"
+                   else f"progress:{event.get('job')}")
+            self._last_progress.pop(key, None)
         event = {**event, "time": time.time()}
         with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
             self._loop.call_soon_threadsafe(self._deliver, event)

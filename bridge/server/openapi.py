@@ -66,7 +66,7 @@ def _responses(method: str, path: str) -> dict[str, Any]:
         ok = PIXELS
     elif path == "/v1/events":
         ok = {"description": "WebSocket upgrade: a stream of JSON events"}
-    elif path.endswith("/preview"):
+    elif path.endswith(("/preview", "/thumbnail")):
         ok = {"description": "PNG preview", "content": {"image/png": {}}}
     else:
         ok = {"description": "JSON", "content": {"application/json": {"schema": {"type": "object"}}}}

@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import threading
+import time
 from typing import Any
 
 from aiohttp import web
@@ -99,6 +100,17 @@ class ServerState:
 
         threading.Thread(target=pull, name=f"pull-{model_id}", daemon=True).start()
         return {"model": model_id, "state": "downloading"}
+
+    def cancel_pulls(self, timeout: float = 10.0) -> list[str]:
+        """Stop every running download (Quit); returns the models that were downloading."""
+        names = list(self._pulls)
+        threads = [t for t in threading.enumerate() if t.name.startswith("pull-")]
+        for token in list(self._pulls.values()):
+            token.cancel()
+        deadline = time.monotonic() + timeout
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        return names
 
     # -- jobs ----------------------------------------------------------------------
     def _context_for(self, job: Job) -> OpContext:

@@ -1,0 +1,151 @@
+"""The dashboard in headless Chromium against the real bridge: what a person would see.
+
+Screenshots go to test-artifacts/dashboard/ (gitignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.dashboard.cdp import CHROMIUM, Page, chromium_page
+from tests.support.images import gradient, png_bytes
+from tests.support.server import ROOT
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (scripts/system-deps.sh installs it)")
+
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+
+
+def row(job_id: str) -> str:
+    return f"document.querySelector('#jobs tr[data-job-id=\"{job_id}\"]')"
+
+
+async def open_dashboard(page: Page, bridge) -> None:
+    await page.goto(f"{bridge.url}/dashboard?token={bridge.token}")
+    await page.wait_for("document.body.dataset.live === '1'")
+
+
+async def in_thread(fn, *args):
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+def test_a_job_appears_and_its_progress_moves(bridge_server):
+    b = bridge_server
+
+    async def scenario() -> None:
+        async with chromium_page(1280, 800) as page:
+            await open_dashboard(page, b)
+            # The token left the address bar, and scripts cannot read the cookie.
+            assert await page.eval("location.pathname + location.search") == "/dashboard"
+            assert await page.eval("document.cookie") == ""
+
+            reply = await in_thread(lambda: b.submit(
+                "passthrough", png_bytes(gradient(320, 200)), {"delay_s": 3}))
+            job = reply.json()["id"]
+            await page.wait_for(f"!!{row(job)}", timeout=5)
+            first = await page.wait_for(
+                f"{row(job)}.dataset.state === 'running' && Number({row(job)}.dataset.progress) > 0"
+                f" && Number({row(job)}.dataset.progress) < 0.6"
+                f" && Number({row(job)}.dataset.progress)", timeout=5)
+            await page.screenshot(ARTIFACTS / "job-running.png")
+            later = await page.wait_for(
+                f"Number({row(job)}.dataset.progress) >= {first} + 0.25"
+                f" && Number({row(job)}.dataset.progress)", timeout=5)
+            assert later > first
+            width = await page.eval(f"parseFloat({row(job)}.querySelector('.bar > i').style.width)")
+            assert abs(width - round(later * 100)) <= 5  # the bar a person sees moved too
+            await page.wait_for(f"{row(job)}.dataset.state === 'done'", timeout=10)
+            await page.wait_for(
+                f"document.querySelector('.thumb[data-job-id=\"{job}\"] img')?.naturalWidth > 0",
+                timeout=10)
+            await page.wait_for("document.querySelector('#log').textContent"
+                                ".includes('dashboard opened')", timeout=5)
+            await page.screenshot(ARTIFACTS / "job-done.png")
+            assert not [c for c in page.console if c.startswith("EXCEPTION")], page.console
+
+    asyncio.run(scenario())
+
+
+def test_pause_button_holds_the_queue_and_cancel_stops_a_job(bridge_server):
+    b = bridge_server
+
+    async def scenario() -> None:
+        async with chromium_page(1280, 800) as page:
+            await open_dashboard(page, b)
+            await page.wait_for("!document.querySelector('#pause-btn').disabled")
+            await page.click("#pause-btn")
+            await page.wait_for("document.body.dataset.paused === '1'", timeout=5)
+            assert (await in_thread(b.get, "/v1/queue")).json()["paused"] is True
+            job = (await in_thread(lambda: b.submit(
+                "passthrough", png_bytes(gradient(32, 32)), {"delay_s": 30}))).json()["id"]
+            await page.wait_for(f"{row(job)}?.dataset.state === 'queued'", timeout=5)
+            assert await page.eval("document.querySelector('#pause-btn').textContent") == \
+                "Resume queue"
+            await page.screenshot(ARTIFACTS / "queue-paused.png")
+            await page.click("#pause-btn")
+            await page.wait_for(f"{row(job)}.dataset.state === 'running'", timeout=5)
+            await page.eval(f"{row(job)}.querySelector('button').click()")
+            await page.wait_for(f"{row(job)}.dataset.state === 'cancelled'", timeout=10)
+            assert (await in_thread(b.get, f"/v1/jobs/{job}")).json()["state"] == "cancelled"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        b.request("POST", "/v1/queue/resume")
+
+
+def test_settings_form_saves_and_says_what_needs_a_restart(bridge_server):
+    b = bridge_server
+    config = b.home / "config" / "config.toml"
+
+    async def scenario() -> None:
+        async with chromium_page(1280, 800) as page:
+            await open_dashboard(page, b)
+            await page.click("#tab-settings")
+            await page.wait_for(f"document.querySelector('#set-port').value === '{b.port}'")
+            # The browser itself refuses a port below 1024 (the field's min): no request.
+            await page.eval("(() => { const i = document.querySelector('#set-port');"
+                            " i.value = '80'; i.dispatchEvent(new Event('input')); })()")
+            assert not await page.eval("document.querySelector('#settings-form').checkValidity()")
+            # The server refuses what only it can judge, and the page says which field.
+            await page.eval("(() => { const i = document.querySelector('#set-models-dir');"
+                            f" i.value = 'relative/dir'; document.querySelector('#set-port').value"
+                            f" = '{b.port}'; i.dispatchEvent(new Event('input')); }})()")
+            await page.click("#settings-save")
+            await page.wait_for("document.querySelector('#settings-msg').className"
+                                ".includes('err')", timeout=5)
+            assert "absolute" in await page.eval(
+                "document.querySelector('#settings-msg').textContent")
+            assert await page.eval("document.querySelector('#set-models-dir').classList"
+                                   ".contains('invalid')")
+            assert not config.exists() or "relative" not in config.read_text()
+            models_dir = (await in_thread(b.get, "/v1/settings")).json()["running"]["models_dir"]
+            await page.eval("(() => { const i = document.querySelector('#set-budget');"
+                            " i.value = '6144'; document.querySelector('#set-models-dir').value = "
+                            f"{json.dumps(models_dir)}; i.dispatchEvent(new Event('input')); }})()")
+            await page.click("#settings-save")
+            msg = await page.wait_for(
+                "document.querySelector('#settings-msg').className.includes('ok') && "
+                "document.querySelector('#settings-msg').textContent", timeout=5)
+            assert "restart" in msg.lower() and "memory_budget_mb" in msg
+            assert not await page.eval("document.querySelector('#restart-badge').hidden")
+            await page.screenshot(ARTIFACTS / "settings-saved.png")
+            assert tomllib.loads(config.read_text())["memory_budget_mb"] == 6144
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        b.request("PUT", "/v1/settings", json.dumps({"memory_budget_mb": 0}).encode(),
+                  headers={"Content-Type": "application/json"})
+
+
+def test_screenshot_paths_are_under_test_artifacts():
+    # The artefacts folder is ignored by git: screenshots never end up in a commit.
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert "test-artifacts/" in ignored and Path(ARTIFACTS).is_relative_to(ROOT / "test-artifacts")
