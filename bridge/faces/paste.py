@@ -74,7 +74,12 @@ def warp_back(restored: np.ndarray, face_to_region: np.ndarray, region: Bounds, 
         return None
     size = restored.shape[0]
     cov = warp(face_mask(size), face_to_region, region.width, region.height, cv2.BORDER_CONSTANT)
-    coverage = np.rint(cov[:, :, 0] * (255.0 * min(1.0, blend))).astype(np.uint8)
+    # Quantised before the blend: float noise (0.9999999 after a warp of ones) must not
+    # turn full coverage into 254, or half coverage into 127 on one face and 128 on another.
+    coverage = np.rint(cov[:, :, 0] * 255.0)
+    if blend < 1.0:
+        coverage = np.rint(coverage * blend)
+    coverage = coverage.astype(np.uint8)
     inner = content_bounds(coverage)
     if inner.is_empty:
         return None
