@@ -86,12 +86,17 @@ def scunet(seed: int = 0) -> dict[str, Any]:
     return dict(SCUNet(config=[1, 1, 1, 1, 1, 1, 1], dim=64).state_dict())
 
 
-def fbcnn(seed: int = 0) -> dict[str, Any]:
-    """FBCNN like fbcnn_color.pth (a bare state dict)."""
+def fbcnn(seed: int = 0, nc: tuple[int, ...] = (8, 16, 32, 64), nb: int = 2) -> dict[str, Any]:
+    """FBCNN like fbcnn_color.pth (a bare state dict).
+
+    The default loads but cannot run: the quality-factor head has 512 features built
+    in, so a runnable FBCNN needs nc[3] == 512, e.g. `fbcnn(nc=(8, 16, 32, 512), nb=1)`
+    (15M parameters).
+    """
     from spandrel.architectures.FBCNN import FBCNN
 
     _seeded(seed)
-    return dict(FBCNN(nc=[8, 16, 32, 64], nb=2).state_dict())
+    return dict(FBCNN(nc=list(nc), nb=nb).state_dict())
 
 
 def restoreformer(seed: int = 0, ch_mult: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
@@ -120,6 +125,12 @@ def gfpgan(seed: int = 0) -> dict[str, Any]:
 
     _seeded(seed)
     model = GFPGAN()
+    with torch.no_grad():
+        # StyleGAN2 starts with its noise switched off (strength 0 in every layer);
+        # trained models have learnt some: give it some, so the sampled noise shows.
+        for name, param in model.named_parameters():
+            if name.startswith("stylegan_decoder.style_conv") and param.shape == (1,):
+                param.fill_(0.2)
     return {"params_ema": {k: v.half() if v.is_floating_point() else v
                            for k, v in model.state_dict().items()}}
 

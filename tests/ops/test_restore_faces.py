@@ -14,9 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image as PILImage
 
-from bridge.config import Settings
 from bridge.errors import Cancelled, InvalidParams, ModelMissing
 from bridge.faces.detect import YUNET_FILE, detect_faces
 from bridge.imaging.composite import paste_masked
@@ -27,22 +25,15 @@ from bridge.models.manager import ModelManager
 from bridge.ops import restore_faces
 from bridge.ops.base import CancelToken, OpContext
 from bridge.ops.registry import get_operation, prepare, run_operation
-from tests.conftest import SHARED
+from tests.faces.support import hopper, new_manager, shared_or_skip
 from tests.models import tiny_models as tm
 
 ICC = b"an icc profile"
 
 
-def new_manager(home: Path) -> ModelManager:
-    return ModelManager(Settings(config_dir=home / "config", models_dir=home / "models",
-                                 cache_dir=home / "cache", log_dir=home / "logs", device="cpu"))
-
-
 @pytest.fixture(scope="module")
 def shared() -> Path:
-    if not (SHARED / "models" / YUNET_FILE).is_file() or not (SHARED / "samples").is_dir():
-        pytest.skip("../shared/models and ../shared/samples are not present")
-    return SHARED
+    return shared_or_skip()
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +47,6 @@ def models(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> ModelManag
     m.import_file(weights, as_id="RestoreFormer")
     m.import_file(tm.save(tm.rrdb(scale=2), home / "x2.pth"), as_id="RealESRGAN_x2plus")
     return m
-
-
-def hopper(shared: Path) -> np.ndarray:
-    return np.asarray(PILImage.open(shared / "samples" / "hopper.jpg").convert("RGB"))
 
 
 def run(models: ModelManager, image: Image, op: str = "restore-faces", progress=None,
