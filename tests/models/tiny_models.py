@@ -90,13 +90,16 @@ def fbcnn(seed: int = 0, nc: tuple[int, ...] = (8, 16, 32, 64), nb: int = 2) -> 
     """FBCNN like fbcnn_color.pth (a bare state dict).
 
     The default loads but cannot run: the quality-factor head has 512 features built
-    in, so a runnable FBCNN needs nc[3] == 512, e.g. `fbcnn(nc=(8, 16, 32, 512), nb=1)`
-    (15M parameters).
+    in, so a runnable FBCNN needs nc[3] == 512, e.g. `fbcnn(nc=(8, 16, 32, 512))`
+    (with nb=2: spandrel does not detect nb=1; 30M parameters, stored as fp16).
     """
     from spandrel.architectures.FBCNN import FBCNN
 
     _seeded(seed)
-    return dict(FBCNN(nc=list(nc), nb=nb).state_dict())
+    state = FBCNN(nc=list(nc), nb=nb).state_dict()
+    if nc[3] < 512:
+        return dict(state)
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
 
 
 def restoreformer(seed: int = 0, ch_mult: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
