@@ -135,6 +135,8 @@ def restore_face(colour: np.ndarray, face: Face, restorer: Restorer, index: int,
     """
     h, w = colour.shape[:2]
     to_face = alignment(np.array(face.landmarks))
+    if footprint(to_face, Extent(w, h)).is_empty:
+        return None  # the face square lies wholly outside the image
     restored = restorer(aligned_face(colour, to_face), index)
     if restored.shape != (FACE_SIZE, FACE_SIZE, 3):
         raise ValueError(f"the face model returned {restored.shape}, "

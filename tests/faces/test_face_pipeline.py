@@ -136,3 +136,18 @@ def test_each_face_gets_its_index_and_blend_scales_the_mask() -> None:
     pasted = [restore_face(img, f, record, i, blend=0.5) for i, f in enumerate([ASTRONAUT, other])]
     assert seen == [0, 1]
     assert all(p is not None and p.coverage.max() == 128 for p in pasted)
+
+
+def test_a_face_outside_the_image_is_skipped_without_running_the_restorer() -> None:
+    calls: list[int] = []
+
+    def record(face: np.ndarray, index: int) -> np.ndarray:
+        calls.append(index)
+        return face
+
+    gone = ASTRONAUT.shifted(2000, 0)
+    assert restore_face(astronaut(), gone, record, 0) is None and calls == []
+    # Half outside: restored, and pasted only where the image is.
+    edge = ASTRONAUT.shifted(-200, 0)
+    done = restore_face(astronaut(), edge, record, 1)
+    assert calls == [1] and done is not None and done.bounds.x == 0
