@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,10 @@ from PIL import Image as PILImage
 from bridge.config import Settings
 from bridge.faces.detect import YUNET_FILE
 from bridge.models.manager import ModelManager
-from tests.conftest import SHARED
+
+# As tests/conftest.py finds it, for module-scoped fixtures (the shared_models fixture is
+# per test).
+SHARED = Path(os.environ.get("RB_SHARED_DIR", Path(__file__).resolve().parents[2].parent / "shared"))
 
 
 def new_manager(home: Path) -> ModelManager:
