@@ -123,8 +123,10 @@ def _quantise_inplace(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 class _Runner:
     def __init__(self, src: np.ndarray, fn: TileFn, scale: int, c_out: int, pad: int,
-                 blend: int, min_tile: int, check_cancel: Callable[[], None] | None) -> None:
+                 blend: int, min_tile: int, check_cancel: Callable[[], None] | None,
+                 align: int = 1) -> None:
         self.src = src
+        self.align = align
         self.fn = fn
         self.scale = scale
         self.c_out = c_out
@@ -144,9 +146,7 @@ class _Runner:
 
         Returns a fresh float32 array of the region's output; never a shared buffer.
         """
-        h, w = self.src.shape[:2]
-        iy0, iy1 = max(0, y0 - self.pad), min(h, y1 + self.pad)
-        ix0, ix1 = max(0, x0 - self.pad), min(w, x1 + self.pad)
+        iy0, iy1, ix0, ix1 = self._context(y0, y1, x0, x1)
         side = max(iy1 - iy0, ix1 - ix0)
         if self.too_large is None or side < self.too_large:
             tile = self.src[iy0:iy1, ix0:ix1]
@@ -165,10 +165,16 @@ class _Runner:
                 return result[(y0 - iy0) * s:(y1 - iy0) * s, (x0 - ix0) * s:(x1 - ix0) * s]
         return self._infer_split(y0, y1, x0, x1, side)
 
-    def _infer_split(self, y0: int, y1: int, x0: int, x1: int, failed_side: int) -> np.ndarray:
+    def _context(self, y0: int, y1: int, x0: int, x1: int) -> tuple[int, int, int, int]:
+        """The input rows and columns the model sees for a kept region: `pad` around it,
+        clamped to the image, the start moved back onto a multiple of `align`."""
         h, w = self.src.shape[:2]
-        iy0, iy1 = max(0, y0 - self.pad), min(h, y1 + self.pad)
-        ix0, ix1 = max(0, x0 - self.pad), min(w, x1 + self.pad)
+        iy0, ix0 = max(0, y0 - self.pad), max(0, x0 - self.pad)
+        return (iy0 - iy0 % self.align, min(h, y1 + self.pad),
+                ix0 - ix0 % self.align, min(w, x1 + self.pad))
+
+    def _infer_split(self, y0: int, y1: int, x0: int, x1: int, failed_side: int) -> np.ndarray:
+        iy0, iy1, ix0, ix1 = self._context(y0, y1, x0, x1)
         # Half the core that failed (and less than half of this region, so the split
         # always makes progress); below min_tile there is nothing left to try.
         halved = (failed_side - 2 * (self.pad + self.blend)) // 2
@@ -178,7 +184,7 @@ class _Runner:
         # The region and its context are an image of their own: run the engine on it
         # (blended sub-tiles, each with real context) into a fresh buffer; keep the middle.
         sub = _Runner(self.src[iy0:iy1, ix0:ix1], self.fn, self.scale, self.c_out, self.pad,
-                      self.blend, self.min_tile, self.check_cancel)
+                      self.blend, self.min_tile, self.check_cancel, self.align)
         sub.too_large = self.too_large
         full = np.zeros(((iy1 - iy0) * self.scale, (ix1 - ix0) * self.scale, self.c_out),
                         np.float32)
@@ -259,6 +265,7 @@ def tile_process(
     min_tile: int = 16,
     progress: Callable[[int, int], None] | None = None,
     check_cancel: Callable[[], None] | None = None,
+    align: int = 1,
 ) -> tuple[np.ndarray, TileStats]:
     """fn(src) computed in tiles of at most `tile` core pixels; returns (out, stats).
 
@@ -266,14 +273,17 @@ def tile_process(
     `pad` is the context each kept pixel gets (>= the model's receptive-field radius
     gives the full-frame result); `blend` is the half-width of the feather band between
     tiles. `min_tile` is the smallest core the out-of-memory fallback may use before
-    giving up with `TilesExhausted`.
+    giving up with `TilesExhausted`. `align` starts every model input on a multiple of
+    it (in src coordinates): models with a fixed lattice (JPEG's 8x8 blocks, a UNet's
+    stride-8 downsampling, 8x8 attention windows) then see every tile in the same phase
+    as the whole image.
     """
     if src.ndim != 3:
         raise ValueError(f"src must be HxWxC, got shape {src.shape}")
     if np.dtype(src.dtype) not in _MAX_OF:
         raise ValueError(f"unsupported src type {src.dtype}")
-    if scale < 1 or tile < 1 or pad < 0 or blend < 0:
-        raise ValueError("scale and tile must be positive; pad and blend not negative")
+    if scale < 1 or tile < 1 or pad < 0 or blend < 0 or align < 1:
+        raise ValueError("scale, tile and align must be positive; pad and blend not negative")
     h, w = src.shape[:2]
     c_out = out_channels or (out.shape[2] if out is not None else src.shape[2])
     if out is None:
@@ -282,6 +292,6 @@ def tile_process(
         raise ValueError(f"out has shape {out.shape}, expected {(h * scale, w * scale, c_out)}")
     if np.dtype(out.dtype) not in _MAX_OF:
         raise ValueError(f"unsupported out type {out.dtype}")
-    runner = _Runner(src, fn, scale, c_out, pad, blend, max(1, min_tile), check_cancel)
+    runner = _Runner(src, fn, scale, c_out, pad, blend, max(1, min_tile), check_cancel, align)
     total = runner.run(out, tile, progress)
     return out, TileStats(total, runner.retries, runner.smallest)

@@ -335,17 +335,20 @@ class LoadedModel:
     def size_requirements(self) -> Any:
         return self.descriptor.size_requirements
 
-    def __call__(self, tile: np.ndarray) -> np.ndarray:
+    def __call__(self, tile: np.ndarray, call: Callable[[Any, Any], Any] | None = None) -> np.ndarray:
+        """`call(descriptor, x)` replaces the plain `descriptor(x)` for models whose own
+        forward takes more (CodeFormer's fidelity weight, FBCNN's quality factor) or another
+        value range (GFPGAN works in [-1, 1]); it must return a (1, C, H, W) tensor."""
         import torch
 
         # One tile at a time per model: descriptors are not re-entrant on one device.
         with self._lock:
             try:
-                out = self._forward(tile)
+                out = self._forward(tile, call)
                 if not bool(torch.isfinite(out).all()):
                     if self.dtype != torch.float32 and self.reload_fp32 is not None:
                         self._switch_to_fp32()
-                        out = self._forward(tile)
+                        out = self._forward(tile, call)
                     if not bool(torch.isfinite(out).all()):
                         raise ModelError(f"model {self.model_id} produced non-finite values")
                 return out[0].permute(1, 2, 0).float().cpu().numpy()
@@ -358,12 +361,15 @@ class LoadedModel:
                     raise TileTooLarge() from None
                 raise
 
-    def _forward(self, tile: np.ndarray) -> Any:
+    def _forward(self, tile: np.ndarray, call: Callable[[Any, Any], Any] | None = None) -> Any:
         import torch
 
         x = torch.from_numpy(np.ascontiguousarray(tile.transpose(2, 0, 1)))[None]
         x = x.to(self.device, self.dtype)
-        return self.descriptor(x)
+        if call is None:
+            return self.descriptor(x)
+        with torch.inference_mode():
+            return call(self.descriptor, x)
 
     def _switch_to_fp32(self) -> None:
         import torch
