@@ -497,3 +497,13 @@ class ModelCache:
     def total_bytes(self) -> int:
         with self._lock:
             return sum(m.nbytes for m in self._items.values())
+
+
+def working_budget(loaded: Any) -> int:
+    """Bytes one tile's forward may use on the model's device."""
+    import torch
+
+    if loaded.device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(loaded.device)
+        return int(free * 0.6)
+    return int(min(4 << 30, max(1 << 30, system_memory_bytes() // 8)))

@@ -39,9 +39,9 @@ from bridge.imaging.depth import to_float
 from bridge.imaging.geometry import Bounds
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
+from bridge.models.runtime import working_budget
 from bridge.ops.base import Layer, OpContext, Operation, OpResult, full_layer
 from bridge.ops.params import Param, ParamSchema
-from bridge.ops.upscale import _working_budget as working_budget
 
 TASK = "denoise"
 LAYER_NAME = "denoised"
