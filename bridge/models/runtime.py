@@ -274,6 +274,14 @@ def _is_oom(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
+def _finite(out: Any) -> bool:
+    import torch
+
+    # spandrel clamps outputs to [0, 1] (NaN passes a clamp): one sum finds any NaN or
+    # inf without a tile-sized boolean tensor.
+    return bool(out.sum(dtype=torch.float32).isfinite())
+
+
 def free_device_memory(device: Any) -> None:
     import torch
 
@@ -342,11 +350,11 @@ class LoadedModel:
         with self._lock:
             try:
                 out = self._forward(tile)
-                if not bool(torch.isfinite(out).all()):
+                if not _finite(out):
                     if self.dtype != torch.float32 and self.reload_fp32 is not None:
                         self._switch_to_fp32()
                         out = self._forward(tile)
-                    if not bool(torch.isfinite(out).all()):
+                    if not _finite(out):
                         raise ModelError(f"model {self.model_id} produced non-finite values")
                 return out[0].permute(1, 2, 0).float().cpu().numpy()
             except BridgeError:

@@ -113,16 +113,19 @@ def _tile_fn(loaded: Any, channels: int, clip: bool):
                         f"the image has {channels}")
 
 
-def _working_budget(loaded: Any) -> int:
-    """Bytes one tile's forward may use on the model's device."""
+def _working_budget(loaded: Any, budget_mb: int) -> int:
+    """Bytes one tile's forward may use: a share of what the device has free, and never
+    more than a configured memory budget (RB_MEMORY_BUDGET_MB)."""
     import torch
 
     from bridge.models.runtime import system_memory_bytes
 
     if loaded.device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(loaded.device)
-        return int(free * 0.6)
-    return int(min(4 << 30, max(1 << 30, system_memory_bytes() // 8)))
+        budget = int(free * 0.6)
+    else:
+        budget = int(min(4 << 30, max(1 << 30, system_memory_bytes() // 8)))
+    return min(budget, budget_mb << 20) if budget_mb > 0 else budget
 
 
 def _run_model(image: Image, target: Extent, entry: Any, params: dict[str, Any],
@@ -141,7 +144,8 @@ def _run_model(image: Image, target: Extent, entry: Any, params: dict[str, Any],
         ctx.warn("values above 1.0 (HDR) were clipped: the model works on 0..1")
     fn = _tile_fn(loaded, cc, clip)
     pad, blend = loaded.context
-    tile = params["tile"] or loaded.auto_tile(_working_budget(loaded))
+    budget_mb = int(getattr(getattr(ctx.models, "settings", None), "memory_budget_mb", 0) or 0)
+    tile = params["tile"] or loaded.auto_tile(_working_budget(loaded, budget_mb))
     out = np.empty((model_extent.height, model_extent.width, image.channels), image.pixels.dtype)
     end = 0.92 if direct else 0.8
 
