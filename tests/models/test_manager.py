@@ -218,6 +218,8 @@ def test_custom_models_get_an_entry_that_persists(tmp_path: Path) -> None:
 
 def test_other_architectures_import_and_load(tmp_path: Path) -> None:
     m = manager()
+    # CodeFormer is found only once spandrel_extra_arches is installed in spandrel's
+    # registry, which the runtime does on first use.
     cases = [("scunet-real-psnr", tm.scunet(), ".pth"), ("fbcnn-color", tm.fbcnn(), ".safetensors"),
              ("RestoreFormer", tm.restoreformer(), ".pth"),
              ("CodeFormer", tm.codeformer(), ".safetensors")]
