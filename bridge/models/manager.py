@@ -322,11 +322,11 @@ class ModelManager:
             if suffix not in entry.suffixes:
                 raise InvalidInput(f"{path.name}: model '{entry.id}' needs a "
                                    f"{' or '.join(entry.suffixes)} file")
-            self._check_content(path, entry)
-            target_name = entry.filename if suffix == Path(entry.filename).suffix.lower() \
-                else f"{entry.id}{suffix}"
             official = (entry.sha256 == sha) if entry.sha256 else (
                 entry.md5 == md5 if entry.md5 else False)
+            self._check_content(path, entry, official)
+            target_name = entry.filename if suffix == Path(entry.filename).suffix.lower() \
+                else f"{entry.id}{suffix}"
             if not official:
                 log.warning("imported %s as %s: its hash %s is not the official release's; "
                             "recorded as user-supplied", path.name, entry.id, sha)
@@ -360,8 +360,11 @@ class ModelManager:
         self._forget_loaded(entry.id)
         return dest
 
-    def _check_content(self, path: Path, entry: ModelEntry) -> None:
-        """The file holds the registry's architecture and scale (spandrel models only)."""
+    def _check_content(self, path: Path, entry: ModelEntry, official: bool) -> None:
+        """The file holds the registry's architecture and scale (spandrel models only).
+
+        A TorchScript archive is opened only when its bytes are the official release's.
+        """
         if entry.loader != "spandrel":
             if entry.loader == "onnx":
                 self._check_onnx(path)
@@ -369,7 +372,7 @@ class ModelManager:
         from bridge.models import runtime
 
         descriptor = runtime.describe_state_dict(
-            runtime.read_state_dict(path, allow_torchscript=False))
+            runtime.read_state_dict(path, allow_torchscript=official))
         arch, scale = descriptor.architecture.id, int(descriptor.scale)
         if arch != entry.architecture or scale != entry.scale:
             raise InvalidInput(
