@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import Settings, load_settings
-from bridge.errors import BridgeError, InvalidInput, ModelError, ModelMissing, NotFound
+from bridge.errors import InvalidInput, ModelError, ModelMissing, NotFound
 from bridge.models import download as dl
 from bridge.models.registry import ID_PATTERN, ModelEntry, Registry, builtin_registry
 
@@ -517,4 +517,4 @@ def default_manager() -> ModelManager:
         return _default
 
 
-__all__ = ["BridgeError", "ModelManager", "default_manager"]
+__all__ = ["ModelManager", "default_manager", "registry_from_env"]
