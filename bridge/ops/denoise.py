@@ -223,7 +223,7 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
         blend_by = 1.0 if strength is None else float(strength)
     meta["strength"] = strength
     fn = tile_function(loaded, cc, call, blend_by, clip)
-    tile = params["tile"] or loaded.auto_tile(working_budget(loaded))
+    tile = params["tile"] or loaded.auto_tile(working_budget(loaded, ctx.models))
     out = np.empty((area.height, area.width, image.channels), image.pixels.dtype)
 
     def on_tile(done: int, total: int) -> None:

@@ -130,7 +130,7 @@ def _run_model(image: Image, target: Extent, entry: Any, params: dict[str, Any],
         ctx.warn("values above 1.0 (HDR) were clipped: the model works on 0..1")
     fn = _tile_fn(loaded, cc, clip)
     pad, blend = loaded.context
-    tile = params["tile"] or loaded.auto_tile(working_budget(loaded))
+    tile = params["tile"] or loaded.auto_tile(working_budget(loaded, ctx.models))
     out = np.empty((model_extent.height, model_extent.width, image.channels), image.pixels.dtype)
     end = 0.92 if direct else 0.8
 
