@@ -58,6 +58,13 @@ class Face:
         return Face(self.x + dx, self.y + dy, self.width, self.height,
                     tuple((px + dx, py + dy) for px, py in self.landmarks), self.score)
 
+    def scaled(self, factor: float) -> Face:
+        """The face in an image resized by `factor`: box edges scale, landmark pixel
+        centres move as a resize moves them ((x + 0.5) * factor - 0.5)."""
+        return Face(self.x * factor, self.y * factor, self.width * factor, self.height * factor,
+                    tuple(((px + 0.5) * factor - 0.5, (py + 0.5) * factor - 0.5)
+                          for px, py in self.landmarks), self.score)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "box": [round(v, 1) for v in (self.x, self.y, self.width, self.height)],

@@ -6,7 +6,8 @@ The engine is generic: it knows nothing of torch or of any model. It takes
   channels of an RGBA image, or a memory map);
 * `fn`: a *tile function* mapping a float32 tile (h, w, C) with values in [0, 1] to a
   float32 tile (h*scale, w*scale, C_out), i.e. a model with an integer scale
-  (1 for denoisers and restorers);
+  (1 for denoisers and restorers). The engine owns both arrays: the input is a fresh
+  copy the function may change, and the output may be overwritten by the engine;
 
 and writes `fn(src)` into `out`, an (H*scale, W*scale, C_out) array of uint8, uint16 or
 float32 (typically preallocated by the caller, possibly a view such as out[..., :3]).
@@ -123,8 +124,10 @@ def _quantise_inplace(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 class _Runner:
     def __init__(self, src: np.ndarray, fn: TileFn, scale: int, c_out: int, pad: int,
-                 blend: int, min_tile: int, check_cancel: Callable[[], None] | None) -> None:
+                 blend: int, min_tile: int, check_cancel: Callable[[], None] | None,
+                 align: int = 1) -> None:
         self.src = src
+        self.align = align
         self.fn = fn
         self.scale = scale
         self.c_out = c_out
@@ -144,9 +147,7 @@ class _Runner:
 
         Returns a fresh float32 array of the region's output; never a shared buffer.
         """
-        h, w = self.src.shape[:2]
-        iy0, iy1 = max(0, y0 - self.pad), min(h, y1 + self.pad)
-        ix0, ix1 = max(0, x0 - self.pad), min(w, x1 + self.pad)
+        iy0, iy1, ix0, ix1 = self._context(y0, y1, x0, x1)
         side = max(iy1 - iy0, ix1 - ix0)
         if self.too_large is None or side < self.too_large:
             tile = self.src[iy0:iy1, ix0:ix1]
@@ -165,10 +166,16 @@ class _Runner:
                 return result[(y0 - iy0) * s:(y1 - iy0) * s, (x0 - ix0) * s:(x1 - ix0) * s]
         return self._infer_split(y0, y1, x0, x1, side)
 
-    def _infer_split(self, y0: int, y1: int, x0: int, x1: int, failed_side: int) -> np.ndarray:
+    def _context(self, y0: int, y1: int, x0: int, x1: int) -> tuple[int, int, int, int]:
+        """The input rows and columns the model sees for a kept region: `pad` around it,
+        clamped to the image, the start moved back onto a multiple of `align`."""
         h, w = self.src.shape[:2]
-        iy0, iy1 = max(0, y0 - self.pad), min(h, y1 + self.pad)
-        ix0, ix1 = max(0, x0 - self.pad), min(w, x1 + self.pad)
+        iy0, ix0 = max(0, y0 - self.pad), max(0, x0 - self.pad)
+        return (iy0 - iy0 % self.align, min(h, y1 + self.pad),
+                ix0 - ix0 % self.align, min(w, x1 + self.pad))
+
+    def _infer_split(self, y0: int, y1: int, x0: int, x1: int, failed_side: int) -> np.ndarray:
+        iy0, iy1, ix0, ix1 = self._context(y0, y1, x0, x1)
         # Half the core that failed (and less than half of this region, so the split
         # always makes progress); below min_tile there is nothing left to try.
         halved = (failed_side - 2 * (self.pad + self.blend)) // 2
@@ -178,7 +185,7 @@ class _Runner:
         # The region and its context are an image of their own: run the engine on it
         # (blended sub-tiles, each with real context) into a fresh buffer; keep the middle.
         sub = _Runner(self.src[iy0:iy1, ix0:ix1], self.fn, self.scale, self.c_out, self.pad,
-                      self.blend, self.min_tile, self.check_cancel)
+                      self.blend, self.min_tile, self.check_cancel, self.align)
         sub.too_large = self.too_large
         full = np.zeros(((iy1 - iy0) * self.scale, (ix1 - ix0) * self.scale, self.c_out),
                         np.float32)
@@ -221,10 +228,12 @@ class _Runner:
                 first_col, last_col = c == 0, c == len(cols) - 1
                 kx0 = cx0 - (0 if first_col else blend)
                 kx1 = cx1 + (0 if last_col else blend)
-                region = self.infer(ky0, ky1, kx0, kx1)
-                wx = _axis_weights(kx0 * s, kx1 * s, band, first_col, last_col)
-                acc = region * (wy[:, None] * wx[None, :])[:, :, None]
-                del region  # the model's output buffer: free it before the next tile
+                acc = self.infer(ky0, ky1, kx0, kx1)
+                if not acc.flags.writeable:
+                    acc = acc.copy()
+                # Weighted in place: the tile function's output is ours to overwrite.
+                acc *= wy[:, None, None]
+                acc *= _axis_weights(kx0 * s, kx1 * s, band, first_col, last_col)[None, :, None]
                 kh, kw = acc.shape[:2]
                 if right_band is not None:
                     acc[:, :band] += right_band
@@ -259,6 +268,7 @@ def tile_process(
     min_tile: int = 16,
     progress: Callable[[int, int], None] | None = None,
     check_cancel: Callable[[], None] | None = None,
+    align: int = 1,
 ) -> tuple[np.ndarray, TileStats]:
     """fn(src) computed in tiles of at most `tile` core pixels; returns (out, stats).
 
@@ -266,14 +276,17 @@ def tile_process(
     `pad` is the context each kept pixel gets (>= the model's receptive-field radius
     gives the full-frame result); `blend` is the half-width of the feather band between
     tiles. `min_tile` is the smallest core the out-of-memory fallback may use before
-    giving up with `TilesExhausted`.
+    giving up with `TilesExhausted`. `align` starts every model input on a multiple of
+    it (in src coordinates): models with a fixed lattice (JPEG's 8x8 blocks, a UNet's
+    stride-8 downsampling, 8x8 attention windows) then see every tile in the same phase
+    as the whole image.
     """
     if src.ndim != 3:
         raise ValueError(f"src must be HxWxC, got shape {src.shape}")
     if np.dtype(src.dtype) not in _MAX_OF:
         raise ValueError(f"unsupported src type {src.dtype}")
-    if scale < 1 or tile < 1 or pad < 0 or blend < 0:
-        raise ValueError("scale and tile must be positive; pad and blend not negative")
+    if scale < 1 or tile < 1 or pad < 0 or blend < 0 or align < 1:
+        raise ValueError("scale, tile and align must be positive; pad and blend not negative")
     h, w = src.shape[:2]
     c_out = out_channels or (out.shape[2] if out is not None else src.shape[2])
     if out is None:
@@ -282,6 +295,6 @@ def tile_process(
         raise ValueError(f"out has shape {out.shape}, expected {(h * scale, w * scale, c_out)}")
     if np.dtype(out.dtype) not in _MAX_OF:
         raise ValueError(f"unsupported out type {out.dtype}")
-    runner = _Runner(src, fn, scale, c_out, pad, blend, max(1, min_tile), check_cancel)
+    runner = _Runner(src, fn, scale, c_out, pad, blend, max(1, min_tile), check_cancel, align)
     total = runner.run(out, tile, progress)
     return out, TileStats(total, runner.retries, runner.smallest)

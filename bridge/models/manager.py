@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import Settings, load_settings
-from bridge.errors import BridgeError, InvalidInput, ModelError, ModelMissing, NotFound
+from bridge.errors import InvalidInput, ModelError, ModelMissing, NotFound
 from bridge.models import download as dl
 from bridge.models.registry import ID_PATTERN, ModelEntry, Registry, builtin_registry
 
@@ -161,6 +161,8 @@ class ModelManager:
 
     def _file_state(self, entry: ModelEntry, rec: dict[str, Any] | None) -> tuple[str, Path]:
         path = self._path_of(entry, rec)
+        if entry.loader == "diffusers" and (path / "model_index.json").is_file():
+            return "installed", path  # a diffusers model is a folder
         if not path.is_file():
             return "missing", path
         if rec is not None and (rec.get("corrupt") or (
@@ -322,11 +324,11 @@ class ModelManager:
             if suffix not in entry.suffixes:
                 raise InvalidInput(f"{path.name}: model '{entry.id}' needs a "
                                    f"{' or '.join(entry.suffixes)} file")
-            self._check_content(path, entry)
-            target_name = entry.filename if suffix == Path(entry.filename).suffix.lower() \
-                else f"{entry.id}{suffix}"
             official = (entry.sha256 == sha) if entry.sha256 else (
                 entry.md5 == md5 if entry.md5 else False)
+            self._check_content(path, entry, official)
+            target_name = entry.filename if suffix == Path(entry.filename).suffix.lower() \
+                else f"{entry.id}{suffix}"
             if not official:
                 log.warning("imported %s as %s: its hash %s is not the official release's; "
                             "recorded as user-supplied", path.name, entry.id, sha)
@@ -360,8 +362,11 @@ class ModelManager:
         self._forget_loaded(entry.id)
         return dest
 
-    def _check_content(self, path: Path, entry: ModelEntry) -> None:
-        """The file holds the registry's architecture and scale (spandrel models only)."""
+    def _check_content(self, path: Path, entry: ModelEntry, official: bool) -> None:
+        """The file holds the registry's architecture and scale (spandrel models only).
+
+        A TorchScript archive is opened only when its bytes are the official release's.
+        """
         if entry.loader != "spandrel":
             if entry.loader == "onnx":
                 self._check_onnx(path)
@@ -369,7 +374,7 @@ class ModelManager:
         from bridge.models import runtime
 
         descriptor = runtime.describe_state_dict(
-            runtime.read_state_dict(path, allow_torchscript=False))
+            runtime.read_state_dict(path, allow_torchscript=official))
         arch, scale = descriptor.architecture.id, int(descriptor.scale)
         if arch != entry.architecture or scale != entry.scale:
             raise InvalidInput(
@@ -514,4 +519,4 @@ def default_manager() -> ModelManager:
         return _default
 
 
-__all__ = ["BridgeError", "ModelManager", "default_manager"]
+__all__ = ["ModelManager", "default_manager", "registry_from_env"]

@@ -22,13 +22,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-TASKS = ("upscale", "restore-faces", "detect-faces", "denoise", "inpaint")
+TASKS = ("upscale", "restore-faces", "detect-faces", "denoise", "inpaint", "fill", "remove-background")
 # File types spandrel loads (safetensors preferred; pickles only through weights-only
 # loading) and the ONNX models loaded by their operation through OpenCV/onnxruntime.
 SPANDREL_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt")
 ONNX_SUFFIXES = (".onnx",)
-# Architectures that are not loaded through spandrel.
-NON_SPANDREL = {"YuNet": "onnx"}
+# Architectures that are not loaded through spandrel. "diffusers" models are folders
+# (a diffusers repository, `hub_repo`) or single .safetensors/.ckpt checkpoints.
+NON_SPANDREL = {"YuNet": "onnx", "U2Net": "onnx", "ISNet": "onnx", "BiRefNet": "onnx",
+                "StableDiffusion": "diffusers", "StableDiffusionXL": "diffusers"}
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 
 _DATA = Path(__file__).with_name("registry.json")

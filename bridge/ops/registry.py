@@ -54,8 +54,6 @@ def prepare(op: Operation, image: Image, mask: Mask | None, params: Any,
     With a model manager, the operation's own early checks run too.
     """
     values = op.params.validate(params)
-    if models is not None and op.check is not None:
-        op.check(values, models)
     if op.mask == "none" and mask is not None:
         raise InvalidInput(f"operation '{op.name}' takes no mask")
     if op.mask == "required" and (mask is None or mask.is_empty):
@@ -63,6 +61,9 @@ def prepare(op: Operation, image: Image, mask: Mask | None, params: Any,
             f"operation '{op.name}' needs a selection: the mask is "
             + ("missing" if mask is None else "empty (nothing selected)")
         )
+    # Last: what the user can fix in the request comes before what needs a download.
+    if models is not None and op.check is not None:
+        op.check(values, models)
     return values
 
 

@@ -28,6 +28,7 @@ from bridge.errors import InvalidParams, NotFound, OutOfMemory
 from bridge.imaging.geometry import Extent
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
+from bridge.models.runtime import working_budget
 from bridge.ops.base import OpContext, Operation, OpResult, full_layer
 from bridge.ops.params import Param, ParamSchema
 
@@ -113,18 +114,6 @@ def _tile_fn(loaded: Any, channels: int, clip: bool):
                         f"the image has {channels}")
 
 
-def _working_budget(loaded: Any) -> int:
-    """Bytes one tile's forward may use on the model's device."""
-    import torch
-
-    from bridge.models.runtime import system_memory_bytes
-
-    if loaded.device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(loaded.device)
-        return int(free * 0.6)
-    return int(min(4 << 30, max(1 << 30, system_memory_bytes() // 8)))
-
-
 def _run_model(image: Image, target: Extent, entry: Any, params: dict[str, Any],
                ctx: OpContext, meta: dict[str, Any]) -> OpResult:
     from bridge.imaging.tiling import TilesExhausted, tile_process
@@ -141,7 +130,7 @@ def _run_model(image: Image, target: Extent, entry: Any, params: dict[str, Any],
         ctx.warn("values above 1.0 (HDR) were clipped: the model works on 0..1")
     fn = _tile_fn(loaded, cc, clip)
     pad, blend = loaded.context
-    tile = params["tile"] or loaded.auto_tile(_working_budget(loaded))
+    tile = params["tile"] or loaded.auto_tile(working_budget(loaded, ctx.models))
     out = np.empty((model_extent.height, model_extent.width, image.channels), image.pixels.dtype)
     end = 0.92 if direct else 0.8
 

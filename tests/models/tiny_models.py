@@ -86,22 +86,56 @@ def scunet(seed: int = 0) -> dict[str, Any]:
     return dict(SCUNet(config=[1, 1, 1, 1, 1, 1, 1], dim=64).state_dict())
 
 
-def fbcnn(seed: int = 0) -> dict[str, Any]:
-    """FBCNN like fbcnn_color.pth (a bare state dict)."""
+def fbcnn(seed: int = 0, nc: tuple[int, ...] = (8, 16, 32, 64), nb: int = 2) -> dict[str, Any]:
+    """FBCNN like fbcnn_color.pth (a bare state dict).
+
+    The default loads but cannot run: the quality-factor head has 512 features built
+    in, so a runnable FBCNN needs nc[3] == 512, e.g. `fbcnn(nc=(8, 16, 32, 512))`
+    (with nb=2: spandrel does not detect nb=1; 30M parameters, stored as fp16).
+    """
     from spandrel.architectures.FBCNN import FBCNN
 
     _seeded(seed)
-    return dict(FBCNN(nc=[8, 16, 32, 64], nb=2).state_dict())
+    state = FBCNN(nc=list(nc), nb=nb).state_dict()
+    if nc[3] < 512:
+        return dict(state)
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
 
 
-def restoreformer(seed: int = 0) -> dict[str, Any]:
-    """RestoreFormer with small channel counts (no attention levels)."""
+def restoreformer(seed: int = 0, ch_mult: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
+    """RestoreFormer with small channel counts (no attention levels by default).
+
+    Its middle attention runs over the whole lowest level: to run on 512x512 faces it
+    needs the real model's six levels (ch_mult of length 6: attention over 16x16),
+    `restoreformer(ch_mult=(1,) * 6)`. 32 channels is the least (GroupNorm of 32 groups).
+    """
     from spandrel.architectures.RestoreFormer import RestoreFormer
 
     _seeded(seed)
-    model = RestoreFormer(n_embed=32, embed_dim=32, ch=32, ch_mult=(1, 2), num_res_blocks=1,
+    model = RestoreFormer(n_embed=32, embed_dim=32, ch=32, ch_mult=ch_mult, num_res_blocks=1,
                           z_channels=32, head_size=2)
     return dict(model.state_dict())
+
+
+def gfpgan(seed: int = 0) -> dict[str, Any]:
+    """GFPGAN v1.4's layout (GFPGANv1Clean under 'params_ema'), randomly initialised.
+
+    Not tiny: spandrel builds GFPGAN with fixed hyper-parameters (512 px, 87M
+    parameters), so only a full-size state dict loads. Stored as fp16 (175 MB) like
+    `codeformer`; a forward takes seconds on a CPU.
+    """
+    from spandrel.architectures.GFPGAN import GFPGAN
+
+    _seeded(seed)
+    model = GFPGAN()
+    with torch.no_grad():
+        # StyleGAN2 starts with its noise switched off (strength 0 in every layer);
+        # trained models have learnt some: give it some, so the sampled noise shows.
+        for name, param in model.named_parameters():
+            if name.startswith("stylegan_decoder.style_conv") and param.shape == (1,):
+                param.fill_(0.2)
+    return {"params_ema": {k: v.half() if v.is_floating_point() else v
+                           for k, v in model.state_dict().items()}}
 
 
 def codeformer(seed: int = 0) -> dict[str, Any]:
