@@ -5,7 +5,8 @@ Steps:
    - `auto`: the image's own transparency when it has some, else the
      `remove-background` operation when it is installed (its model present), else
      `border-color` (with a warning saying so);
-   - `rembg`: the `remove-background` operation, or an error when it is missing;
+   - `rembg`: the `remove-background` operation (model: `matte_model`), or an error
+     when it or its model is missing;
    - `border-color`: for product shots on a seamless background. The background
      is modelled as a smooth quadratic surface in CIELAB fitted (robustly) to the
      image's border, so a lit sweep that is brighter in the middle than at the
@@ -172,10 +173,14 @@ def remove_background_available() -> bool:
     return REMOVE_BACKGROUND in operations()
 
 
-def rembg_matte(image: Image, ctx: OpContext) -> np.ndarray:
+def _rembg_params(params: dict[str, Any]) -> dict[str, Any]:
+    return {"model": params["matte_model"]} if params["matte_model"] else {}
+
+
+def rembg_matte(image: Image, params: dict[str, Any], ctx: OpContext) -> np.ndarray:
     from bridge.ops.registry import run_operation
 
-    result = run_operation(REMOVE_BACKGROUND, image, None, {}, ctx)
+    result = run_operation(REMOVE_BACKGROUND, image, None, _rembg_params(params), ctx)
     layer = result.primary
     alpha = np.zeros((image.height, image.width), np.uint8)
     if layer.mask is not None:
@@ -199,7 +204,7 @@ def make_matte(image: Image, params: dict[str, Any], ctx: OpContext
     if engine in ("auto", "rembg"):
         if remove_background_available():
             try:
-                return rembg_matte(image, ctx.sub(0.0, 0.6)), None, "rembg"
+                return rembg_matte(image, params, ctx.sub(0.0, 0.6)), None, "rembg"
             except ModelMissing:
                 if engine == "rembg":
                     raise
@@ -448,8 +453,11 @@ def check(params: dict[str, Any], manager: Any) -> None:
 
         op = get_operation(REMOVE_BACKGROUND)
         if op.check is not None:
-            op.check(op.params.validate({}), manager)
+            op.check(op.params.validate(_rembg_params(params)), manager)
 
+
+# A custom .onnx for the matte is a file on the bridge's machine (recipes resolve it).
+PATH_PARAMS = ("matte_model",)
 
 _HEX = re.compile(r"#[0-9a-fA-F]{6}|transparent")
 
@@ -461,6 +469,8 @@ OPERATION = Operation(
     params=ParamSchema((
         Param("matte", str, "auto", "how to separate subject and background",
               choices=("auto", "rembg", "border-color")),
+        Param("matte_model", str, "", "rembg/auto: the remove-background model (u2net, "
+              "isnet-general-use, birefnet-general, ... or an .onnx file; '': its default)"),
         Param("tolerance", float, 15.0, "border-color: colour distance (ΔE) still counted as "
               "backdrop", minimum=1.0, maximum=100.0),
         Param("background", str, "#ffffff", "#rrggbb or transparent", pattern=_HEX.pattern),

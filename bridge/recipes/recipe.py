@@ -183,9 +183,16 @@ def _step(index: int, raw: Any, base_dir: Path | None) -> Step:
         params = op.params.validate({**nested, **inline})
         for key in path_params(op):
             value = params.get(key)
-            if value and value != REFERENCE_PLACEHOLDER:
+            if value and value != REFERENCE_PLACEHOLDER and _is_path(value):
                 params[key] = _resolve_path(key, value, base_dir)
         return Step(name, params)
+
+
+def _is_path(value: str) -> bool:
+    """A file name rather than a model id: it has a folder or an extension (`u2net` is an id,
+    `looks/ref.jpg` and `matte.onnx` are files)."""
+    p = Path(value)
+    return len(p.parts) > 1 or bool(p.suffix) or value.startswith("~")
 
 
 def _resolve_path(key: str, value: str, base_dir: Path | None) -> str:

@@ -110,6 +110,12 @@ def test_file_parameters_resolve_against_the_recipe_folder(tmp_path):
     assert recipe.steps[0].params["reference"] == str(tmp_path / "looks" / "ref.png")
     assert recipe.reference_path() == str(tmp_path / "looks" / "ref.png")
     check_recipe(recipe)
+    # Model ids are not files; model files are.
+    path.write_text('[[steps]]\nop = "standardize"\nmatte_model = "isnet-general-use"\n'
+                    '[[steps]]\nop = "standardize"\nmatte_model = "mattes/mine.onnx"\n')
+    steps = load_recipe(path).steps
+    assert steps[0].params["matte_model"] == "isnet-general-use"
+    assert steps[1].params["matte_model"] == str(tmp_path / "mattes" / "mine.onnx")
     # Over HTTP there is no folder to resolve against.
     with pytest.raises(InvalidParams, match="relative path"):
         parse_recipe('{"steps": [{"op": "color-match", "reference": "ref.png"}]}')
