@@ -49,9 +49,13 @@ def _die_with_parent() -> None:
             pass
 
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def limit_threads(threads: int) -> None:
-    """Native thread pools sized to this worker's share of the cores."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    """Native thread pools sized to this worker's share of the cores (BLAS: see
+    worker_context; torch and OpenCV can still be told now)."""
+    for var in _THREAD_VARS:
         os.environ[var] = str(threads)
     import cv2
 
@@ -141,6 +145,21 @@ def worker_context() -> Any:
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["bridge.batch.worker", "bridge.ops.registry"])
+    # Workers are single-threaded inside numpy's BLAS (the processes are the parallelism).
+    # BLAS reads these once, when the fork server imports numpy: set them for its start
+    # only, so this process's environment is left as it was.
+    from multiprocessing import forkserver
+
+    saved = {v: os.environ.get(v) for v in _THREAD_VARS}
+    os.environ.update({v: "1" for v in _THREAD_VARS})
+    try:
+        forkserver.ensure_running()
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
     return ctx
 
 

@@ -92,17 +92,24 @@ class Backdrop:
         keep = np.ones(len(lab), bool)
         coeffs = np.zeros((6, 3))
         for _ in range(3):  # trim what does not fit: a subject touching the frame, a logo
-            coeffs, *_ = np.linalg.lstsq(a[keep], lab[keep], rcond=None)
-            resid = np.linalg.norm(lab - a @ coeffs, axis=1)
+            # OpenCV's QR solve: numpy's lstsq would wake a threaded BLAS for a 6-term fit.
+            _, coeffs = cv2.solve(a[keep], lab[keep].astype(np.float64), flags=cv2.DECOMP_QR)
+            resid = np.linalg.norm(lab - np.einsum("nk,kj->nj", a, coeffs), axis=1)
             keep = resid <= max(np.quantile(resid, 0.8), 2.0)
         return Backdrop(coeffs.astype(np.float32), Extent(w, h))
 
     def lab(self, rows: slice, cols: slice) -> np.ndarray:
         h, w = self.extent.height, self.extent.width
-        ys = np.arange(rows.start, rows.stop, dtype=np.float32)[:, None] / max(h - 1, 1)
-        xs = np.arange(cols.start, cols.stop, dtype=np.float32)[None, :] / max(w - 1, 1)
-        ys, xs = np.broadcast_arrays(ys, xs)
-        return _design(xs, ys) @ self.coeffs
+        y = np.arange(rows.start, rows.stop, dtype=np.float32)[:, None] / max(h - 1, 1)
+        x = np.arange(cols.start, cols.stop, dtype=np.float32)[None, :] / max(w - 1, 1)
+        c = self.coeffs
+        # The quadratic split into a column part, a row part and the cross term: three
+        # full-size operations instead of an (H, W, 6) design matrix.
+        along_y = c[0] + y[:, :, None] * (c[2] + y[:, :, None] * c[4])  # (H, 1, 3)
+        along_x = x[:, :, None] * (c[1] + x[:, :, None] * c[3])        # (1, W, 3)
+        out = along_y + along_x
+        out += (y * x)[:, :, None] * c[5]
+        return out.astype(np.float32, copy=False)
 
     def encoded(self, rows: slice, cols: slice) -> np.ndarray:
         """The backdrop as sRGB-encoded float colours for a region."""
