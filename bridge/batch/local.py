@@ -2,10 +2,11 @@
 
 Why processes: decoding, the operations and encoding spend much of their time
 in numpy/OpenCV/zlib, which release the GIL, but the Python between those calls
-does not, and on small and medium images that share is large (the recipes here
-make many small numpy calls per strip), so threads alone cannot keep two cores
-busy; bench/batch.py has a thread-pool row to compare. So there is one process per
-core, and inside each a reader thread (read, hash, decode), the
+does not. A thread pool does get far on the built-in recipes (bench/batch.py has a
+row for it: about 1.6x on 2 cores, the engine 1.6-2.0x in the same runs), but
+processes keep scaling when a step holds the GIL longer, and they fence off a
+crash or a leak in a native library: one worker dies, its files are retried. So
+there is one process per core, and inside each a reader thread (read, hash, decode), the
 main thread (the recipe) and a writer thread (encode, atomic write, metrics,
 thumbnails), joined by queues of one item: the model work never waits on I/O and
 at most three images per worker are in memory.
