@@ -68,6 +68,11 @@ _PURPOSE_TASK = {"SR": "upscale", "Restoration": "denoise", "FaceSR": "restore-f
                  "Inpainting": "inpaint"}
 
 
+def _megabytes(size: int) -> str:
+    mb = size / 1e6
+    return f"{mb:.0f} MB" if mb >= 10 else f"{mb:.2g} MB"
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
@@ -225,7 +230,7 @@ class ModelManager:
 
     # -- getting models -----------------------------------------------------------------
     def _missing_hint(self, entry: ModelEntry) -> str:
-        size = f" ({entry.size / 1e6:.0f} MB)" if entry.size else ""
+        size = f" ({_megabytes(entry.size)})" if entry.size else ""
         pull = (f"run `retouch-bridge models pull {entry.id}` to download it{size}"
                 if entry.url else "it has no download address")
         return (f"{pull}, or, with the file at hand, "
