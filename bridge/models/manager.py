@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import Settings, load_settings
-from bridge.errors import InvalidInput, ModelError, ModelMissing, NotFound
+from bridge.errors import InvalidInput, InvalidParams, ModelError, ModelMissing, NotFound
 from bridge.models import download as dl
 from bridge.models.registry import ID_PATTERN, ModelEntry, Registry, builtin_registry
 
@@ -223,6 +223,34 @@ class ModelManager:
             if self._file_state(e, manifest.get(e.id))[0] == "installed":
                 found.append(e)
         return sorted(found, key=lambda e: -e.priority)
+
+    def installed_for(self, task: str, kind: str) -> list[ModelEntry]:
+        """Installed models of a task, best first; ModelMissing naming the task's default
+        model and how to get it when there are none. `kind` names them for people
+        ("denoising model")."""
+        found = self.installed(task)
+        if found:
+            return found
+        default = next((e for e in self.registry if e.task == task and task in e.default_for),
+                       None)
+        hint = self._missing_hint(default) if default is not None else ""
+        raise ModelMissing(f"this needs a {kind} and none is installed"
+                           + (f": {hint}" if hint else ""),
+                           model=default.id if default else None, hint=hint)
+
+    def task_entry(self, model_id: str, task: str, kind: str, extra: tuple[str, ...] = ()) -> ModelEntry:
+        """The named model, which must be of this task (InvalidParams listing the choices,
+        `extra` first) and installed (ModelMissing)."""
+        try:
+            entry = self.entry(model_id)
+        except NotFound:
+            entry = None
+        if entry is None or entry.task != task:
+            known = ", ".join([*extra, *(e.id for e in self.registry if e.task == task)])
+            raise InvalidParams(f"'{model_id}' is not a {kind}; use one of: {known}",
+                                param="model") from None
+        self.require(entry.id)
+        return entry
 
     def is_installed(self, model_id: str) -> bool:
         entry = self.entry(model_id)

@@ -536,3 +536,23 @@ def working_budget(loaded: Any, manager: Any = None) -> int:
     else:
         budget = int(min(4 << 30, max(1 << 30, system_memory_bytes() // 8)))
     return min(budget, budget_mb << 20) if budget_mb > 0 else budget
+
+
+def run_tiles(loaded: Any, ctx: Any, src: np.ndarray, fn: Callable[[np.ndarray], np.ndarray],
+              scale: int, **options: Any) -> Any:
+    """`tile_process` through a loaded model for an operation: running out of memory even
+    at the smallest tile becomes OutOfMemory (507) with what to do, and the model's own
+    warnings (an fp16 fallback, say) reach the result. Returns the TileStats."""
+    from bridge.errors import OutOfMemory
+    from bridge.imaging.tiling import TilesExhausted, tile_process
+
+    try:
+        _, stats = tile_process(src, fn, scale, check_cancel=ctx.check_cancelled, **options)
+    except TilesExhausted as e:
+        raise OutOfMemory(
+            f"not enough {loaded.device.type.upper()} memory for {loaded.model_id} even in "
+            f"{e.side}px tiles; close other GPU applications or set RB_DEVICE=cpu") from e
+    for message in loaded.warnings:
+        if message not in ctx.warnings:
+            ctx.warn(message)
+    return stats
