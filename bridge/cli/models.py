@@ -119,8 +119,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     manager = _manager()
     source = Path(args.path)
-    if not source.is_file():
-        raise InvalidInput(f"no such file: {source}")
+    if not source.exists():
+        raise InvalidInput(f"no such file or folder: {source}")
     path = manager.import_file(source, as_id=args.as_id)
     model_id = next(s["id"] for s in manager.states() if s["path"] == str(path))
     state = manager.state(model_id)
@@ -155,7 +155,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("id", nargs="?")
     p.set_defaults(handler=cmd_verify)
 
-    p = sub.add_parser("import", help="install a model file you already have")
+    p = sub.add_parser("import", help="install a model file (or diffusers folder) you already have")
     p.add_argument("path")
     p.add_argument("--as", dest="as_id", metavar="ID",
                    help="registry id it is (default: recognised by checksum or file name)")

@@ -123,8 +123,9 @@ def family_config(ctx: OpContext, family: Family) -> Path:
     raise ModelMissing(
         f"a single-file {family.upper()} checkpoint needs the configs and tokenizers of "
         f"'{model_id}' (a diffusers folder), which is not installed", model=model_id,
-        hint=(f"put a diffusers copy of {FAMILY_HUB_IDS[family][0]} at "
-              f"{Path(_models_dir(ctx)) / model_id}, or keep it in the local Hugging Face cache"))
+        hint=(f"run `retouch-bridge models pull {model_id}`, or put a diffusers copy of "
+              f"{FAMILY_HUB_IDS[family][0]} at {Path(_models_dir(ctx)) / model_id}, or keep it "
+              "in the local Hugging Face cache"))
 
 
 def from_path(ctx: OpContext, path: Path, label: str) -> DiffusionSource:
@@ -156,9 +157,11 @@ def from_registry(ctx: OpContext, model_id: str) -> DiffusionSource:
             f"model '{model_id}' is not installed: it is a diffusers model ({repo}), which the "
             "bridge reads from its models folder or the local Hugging Face cache and never "
             "downloads while working", model=model_id,
-            hint=(f"put a diffusers copy of {repo} (the folder with model_index.json) at {folder}, "
-                  f"or keep {repo} in the local Hugging Face cache; a single-file checkpoint works "
-                  f"too: retouch-bridge models import FILE --as {model_id}")) from None
+            hint=(f"run `retouch-bridge models pull {model_id}` to download it, or put a "
+                  f"diffusers copy of {repo} (the folder with model_index.json) at {folder} "
+                  f"(`retouch-bridge models import FOLDER --as {model_id}`), or keep {repo} in "
+                  "the local Hugging Face cache; a single-file checkpoint works too: "
+                  f"retouch-bridge models import FILE --as {model_id}")) from None
 
 
 def resolve(ctx: OpContext, value: str) -> DiffusionSource:

@@ -18,6 +18,8 @@
 
 Only https is accepted, and plain http to the loopback interface (tests, local
 mirrors); a redirect may not leave https. urllib honours the usual proxy variables.
+
+`fetch_json(url)` GETs a small JSON document (Hub listings) under the same rules.
 """
 
 from __future__ import annotations
@@ -87,6 +89,52 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
 
 
 _opener = urllib.request.build_opener(_SafeRedirects())
+
+
+def git_blob_oid(path: Path) -> str:
+    """The git object id of a file's bytes (what the Hub lists for files not in LFS)."""
+    sha = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+MAX_JSON_BYTES = 64 << 20
+
+
+def fetch_json(url: str, *, timeout: float = 30.0, retries: int = 2,
+               backoff_s: float = 1.0) -> tuple[Any, Any]:
+    """GET a JSON document; returns (data, response headers). 4xx answers are final."""
+    check_url(url)
+    failures = 0
+    while True:
+        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT,
+                                                       "Accept": "application/json"})
+        try:
+            with _opener.open(request, timeout=timeout) as resp:
+                body = resp.read(MAX_JSON_BYTES + 1)
+                headers = resp.headers
+        except urllib.error.HTTPError as e:
+            if e.code < 500 and e.code not in (408, 429):
+                raise DownloadError(f"{url} answered HTTP {e.code} {e.reason}", url=url,
+                                    http_status=e.code) from e
+            error: Exception = e
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+            error = e
+        else:
+            if len(body) > MAX_JSON_BYTES:
+                raise DownloadRefused(f"{url} sent more than {MAX_JSON_BYTES} bytes of JSON",
+                                      url=url)
+            try:
+                return json.loads(body), headers
+            except ValueError as e:
+                raise DownloadRefused(f"{url} did not answer JSON: {e}", url=url) from e
+        failures += 1
+        if failures > retries:
+            raise DownloadError(f"could not reach {url} after {failures} attempts: {error}",
+                                url=url) from error
+        time.sleep(backoff_s * failures)
 
 
 def _meta_path(part: Path) -> Path:
@@ -210,6 +258,7 @@ def download(
     *,
     sha256: str | None = None,
     md5: str | None = None,
+    git_oid: str | None = None,
     expected_size: int | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelLike | None = None,
@@ -244,18 +293,21 @@ def download(
             continue
         sha, md, size = _hash_existing(part)
         got_sha, got_md5 = sha.hexdigest(), md.hexdigest()
-        bad = (sha256 is not None and got_sha != sha256) or (md5 is not None and got_md5 != md5)
+        got_oid = git_blob_oid(part) if git_oid is not None else None
+        bad = (sha256 is not None and got_sha != sha256) or (md5 is not None and got_md5 != md5) \
+            or (git_oid is not None and got_oid != git_oid)
         if bad or (expected_size is not None and size != expected_size):
             discard_partial(dest)
             if resumed and fresh_retry_left:
                 # The old part may belong to another version of the file: once more, whole.
                 fresh_retry_left, resumed = False, False
                 continue
-            want = sha256 or md5
+            want, got = ((sha256, got_sha) if sha256 else (md5, got_md5) if md5
+                         else (git_oid, got_oid) if git_oid else (f"{expected_size} bytes", size))
             raise ChecksumMismatch(
                 f"checksum mismatch for {url}: expected {want}, got "
-                f"{got_sha if sha256 else got_md5} ({size} bytes); the download was deleted",
-                url=url, expected=want, actual=got_sha if sha256 else got_md5)
+                f"{got} ({size} bytes); the download was deleted",
+                url=url, expected=want, actual=got)
         os.replace(part, dest)
         with contextlib.suppress(FileNotFoundError):
             _meta_path(part).unlink()

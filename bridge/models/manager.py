@@ -9,15 +9,28 @@ records for each installed model: its file, sha256, size, where it came from
 ("download" or "import"), whether its bytes are the official release's
 (`official`), and for models the registry does not list, their custom entry.
 
+Diffusers models (`format: diffusers` with a `hub_repo`: sd15-inpainting,
+sdxl-inpainting) are folders instead: `pull` downloads the files their pipeline needs
+from the Hugging Face repository at the registry's pinned commit (fp16 safetensors
+where the repository has them; never pickles), each checked against the Hub's sha256,
+into a staging folder renamed into place when complete (bridge/models/folders.py).
+Their record lists every file's sha256 and size (`files`); `sha256` is a digest over
+that list, `revision` the commit. `import_file` also takes a local diffusers folder
+(copying only what the pipeline needs), or a single .safetensors/.ckpt checkpoint.
+
 States (`state(id)["state"]`):
-  missing      no file (a `.part` from an interrupted pull may exist: `partial` bytes)
+  missing      no file (a `.part`, or a staging folder, from an interrupted pull may
+               exist: `partial` bytes)
   downloading  a pull is running in this process (`received`, `total`)
-  installed    the file is present (cheap check: exists, size as recorded)
-  corrupt      the size changed, or `verify` found a different hash; pull or import again
+  installed    the file is present (cheap check: exists, size as recorded; for a folder,
+               every recorded file)
+  corrupt      a size changed or a file went, or `verify` found a different hash; pull
+               or import again
 
 Checksums: a download must match the registry's sha256 (or md5, where only that is
 known); with neither, the first download's sha256 is recorded and a warning logged
-(trust on first download). An *import* may differ from the official hash (converted
+(trust on first download). A folder's files must match the sha256 (or git blob id)
+the Hub lists for them at the pinned commit. An *import* may differ from the official hash (converted
 or re-zipped files): it is recorded as user-supplied with its own hash, `official`
 false, and `verify` then checks the file against that recorded hash. Imports are
 checked to hold the registry's architecture and scale, so a wrong file cannot pose
@@ -35,7 +48,7 @@ the model (`models pull ID`, `models import PATH --as ID`).
 API used by the server and operations:
     entries() -> list[ModelEntry]          states() -> list[dict]   state(id) -> dict
     pull(id, progress=None, cancel=None) -> Path      verify(id) -> bool
-    import_file(path, as_id=None) -> Path             remove(id) -> None
+    import_file(path, as_id=None) -> Path (a file or a diffusers folder)  remove(id)
     require(id) -> Path                    load(id, denoise=None) -> LoadedModel
     installed(task=None) -> list[ModelEntry]          entry(id) -> ModelEntry
 """
@@ -59,6 +72,7 @@ from typing import Any
 from bridge.config import Settings, load_settings
 from bridge.errors import InvalidInput, InvalidParams, ModelError, ModelMissing, NotFound
 from bridge.models import download as dl
+from bridge.models import folders
 from bridge.models.registry import ID_PATTERN, ModelEntry, Registry, builtin_registry
 
 log = logging.getLogger(__name__)
@@ -108,6 +122,9 @@ class ModelManager:
         self._active: dict[str, dict[str, Any]] = {}
         self._cache: Any = None
         self._device: Any = None
+        # Download retries after a dropped connection, and the pause before each.
+        self.download_retries = 3
+        self.retry_backoff_s = 1.0
 
     # -- registry ---------------------------------------------------------------------
     @property
@@ -160,14 +177,19 @@ class ModelManager:
     # -- state ------------------------------------------------------------------------
     def _path_of(self, entry: ModelEntry, rec: dict[str, Any] | None) -> Path:
         name = rec.get("file") if rec else None
-        if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
+        if not isinstance(name, str) or not name or "/" in name or "\\" in name \
+                or name.startswith("."):
             name = entry.filename
         return self.models_dir / name
 
     def _file_state(self, entry: ModelEntry, rec: dict[str, Any] | None) -> tuple[str, Path]:
         path = self._path_of(entry, rec)
-        if entry.loader == "diffusers" and (path / "model_index.json").is_file():
-            return "installed", path  # a diffusers model is a folder
+        if entry.loader == "diffusers" and path.is_dir():  # a diffusers model is a folder
+            files = rec.get("files") if rec is not None else None
+            if isinstance(files, dict):
+                ok = not rec.get("corrupt") and folders.sizes_match(path, files)  # type: ignore[union-attr]
+                return ("installed" if ok else "corrupt"), path
+            return ("installed" if (path / "model_index.json").is_file() else "missing"), path
         if not path.is_file():
             return "missing", path
         if rec is not None and (rec.get("corrupt") or (
@@ -208,10 +230,18 @@ class ModelManager:
         if active:
             out["received"], out["total"] = active["received"], active["total"]
         elif state == "missing":
-            partial = dl.partial_size(self.models_dir / entry.filename)
+            partial = self._partial(entry)
             if partial:
                 out["partial"] = partial
+        if rec is not None and rec.get("revision"):
+            out["revision"] = rec["revision"]
         return out
+
+    def _partial(self, entry: ModelEntry) -> int:
+        """Bytes an interrupted pull left for the next one to resume from."""
+        if entry.hub_repo is not None and entry.url is None:
+            return folders.staged_bytes(self.models_dir, entry.filename)
+        return dl.partial_size(self.models_dir / entry.filename)
 
     def installed(self, task: str | None = None) -> list[ModelEntry]:
         """Usable models (installed, not corrupt), best first within the order given."""
@@ -260,7 +290,7 @@ class ModelManager:
     def _missing_hint(self, entry: ModelEntry) -> str:
         size = f" ({_megabytes(entry.size)})" if entry.size else ""
         pull = (f"run `retouch-bridge models pull {entry.id}` to download it{size}"
-                if entry.url else "it has no download address")
+                if entry.downloadable else "it has no download address")
         return (f"{pull}, or, with the file at hand, "
                 f"`retouch-bridge models import PATH --as {entry.id}`")
 
@@ -273,7 +303,7 @@ class ModelManager:
                 f"Turn offline mode off and run `retouch-bridge models pull {entry.id}`, or "
                 f"copy the file here with `retouch-bridge models import PATH --as {entry.id}`",
                 model=entry.id, hint=self._missing_hint(entry), offline=True)
-        if entry.url is None:
+        if not entry.downloadable:
             raise ModelMissing(f"model '{entry.id}' has no download address; "
                                "import it with "
                                f"`retouch-bridge models import PATH --as {entry.id}`",
@@ -285,7 +315,6 @@ class ModelManager:
             state, path = self._file_state(entry, manifest.get(entry.id))
             if state == "installed" and not force:
                 return path
-            dest = self.models_dir / entry.filename
             self._active[entry.id] = {"received": 0, "total": entry.size}
 
             def on_progress(received: int, total: int | None) -> None:
@@ -294,16 +323,28 @@ class ModelManager:
                     progress(received, total)
 
             try:
-                got = dl.download(entry.url, dest, sha256=entry.sha256, md5=entry.md5,
-                                  expected_size=entry.size, progress=on_progress, cancel=cancel)
+                if entry.url is None:
+                    dest, record = folders.pull_from_hub(
+                        entry, self.models_dir, progress=on_progress, cancel=cancel,
+                        retries=self.download_retries, backoff_s=self.retry_backoff_s)
+                    got = None
+                else:
+                    dest = self.models_dir / entry.filename
+                    got = dl.download(entry.url, dest, sha256=entry.sha256, md5=entry.md5,
+                                      expected_size=entry.size, progress=on_progress,
+                                      cancel=cancel, retries=self.download_retries,
+                                      backoff_s=self.retry_backoff_s)
             finally:
                 self._active.pop(entry.id, None)
+            if path != dest and state != "missing":
+                folders.delete_path(path)  # the file or folder this pull replaces
+            if got is None:
+                self._update_manifest(entry.id, {**record, "installed_at": _now()})
+                self._forget_loaded(entry.id)
+                return dest
             if not entry.has_official_checksum:
                 log.warning("model %s has no official checksum; recorded sha256 %s of the "
                             "first download (trust on first download)", entry.id, got.sha256)
-            if path != dest and path.exists() and state != "missing":
-                with contextlib.suppress(OSError):
-                    path.unlink()
             self._update_manifest(entry.id, {
                 "file": dest.name, "sha256": got.sha256, "md5": got.md5, "size": got.size,
                 "source": "download", "url": entry.url, "installed_at": _now(),
@@ -320,6 +361,8 @@ class ModelManager:
         if state == "missing":
             raise ModelMissing(f"model '{entry.id}' is not installed",
                                model=entry.id, hint=self._missing_hint(entry))
+        if path.is_dir():
+            return self._verify_folder(entry, rec, path)
         sha, md5, size = _hash_file(path)
         official = (entry.sha256 == sha) if entry.sha256 else (
             entry.md5 == md5 if entry.md5 else None)
@@ -336,8 +379,37 @@ class ModelManager:
             self._forget_loaded(entry.id)
         return ok
 
+    def _verify_folder(self, entry: ModelEntry, rec: dict[str, Any] | None, path: Path) -> bool:
+        """Re-hash a folder model's files against the sha256s recorded when it was installed."""
+        files = rec.get("files") if rec is not None else None
+        if not isinstance(files, dict):
+            # A folder put here by hand: from now on its present hashes are the reference.
+            files = folders.hash_tree(path)
+            log.warning("model %s: a folder without a record; recorded the sha256 of its %d "
+                        "files", entry.id, len(files))
+            new = dict(rec or {"source": "unknown", "installed_at": _now(), "official": False})
+            new.update({"file": path.name, "format": "diffusers", "files": files,
+                        "sha256": folders.tree_digest(files),
+                        "size": sum(f["size"] for f in files.values()),
+                        "verified_at": _now(), "corrupt": False})
+            self._update_manifest(entry.id, new)
+            return True
+        bad = folders.verify_folder(path, files)
+        new = {k: v for k, v in (rec or {}).items() if k != "damaged_files"}
+        new.update({"verified_at": _now(), "corrupt": bool(bad)})
+        if bad:
+            new["damaged_files"] = bad[:20]
+            log.warning("model %s: %d files changed or missing: %s", entry.id, len(bad),
+                        ", ".join(bad[:5]))
+            self._forget_loaded(entry.id)
+        self._update_manifest(entry.id, new)
+        return not bad
+
     def import_file(self, path: Path, as_id: str | None = None) -> Path:
+        """Install a model file, or a diffusers folder, the user already has."""
         path = Path(path).expanduser()
+        if path.is_dir():
+            return self._import_folder(path, as_id)
         if not path.is_file():
             raise InvalidInput(f"no such file: {path}")
         suffix = path.suffix.lower()
@@ -381,10 +453,7 @@ class ModelManager:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-        old = self._read_manifest().get(entry.id)
-        if old and old.get("file") and old["file"] != dest.name:
-            with contextlib.suppress(OSError):
-                (self.models_dir / old["file"]).unlink()
+        self._drop_replaced(entry, dest)
         record: dict[str, Any] = {
             "file": dest.name, "sha256": sha, "md5": md5, "size": size, "source": "import",
             "imported_from": str(path.resolve()), "installed_at": _now(), "official": official,
@@ -395,6 +464,76 @@ class ModelManager:
         self._forget_loaded(entry.id)
         return dest
 
+    def _drop_replaced(self, entry: ModelEntry, dest: Path) -> None:
+        """Delete the file or folder an import under another name replaced."""
+        old = self._read_manifest().get(entry.id)
+        name = old.get("file") if old else None
+        if isinstance(name, str) and name != dest.name:
+            old_path = self._path_of(entry, old)
+            if old_path.name == name:  # a safe name (never outside the models folder)
+                folders.delete_path(old_path)
+
+    def _import_folder(self, path: Path, as_id: str | None) -> Path:
+        if not (path / "model_index.json").is_file():
+            raise InvalidInput(f"{path} is not a diffusers model folder (no model_index.json); "
+                               "import a folder saved by diffusers, or one checkpoint file")
+        architecture = folders.pipeline_architecture(path)
+        registry = self.registry
+        entry: ModelEntry | None
+        if as_id is not None:
+            entry = registry.get(as_id)
+            if entry is None and not ID_PATTERN.match(as_id):
+                raise InvalidInput(f"invalid model id {as_id!r}: use letters, digits, . _ + -")
+        else:
+            entry = self._folder_entry(registry, path)
+            if entry is not None and entry.custom:
+                entry = None  # a re-import of a custom model is identified afresh
+        if entry is not None:
+            if entry.loader != "diffusers":
+                raise InvalidInput(f"'{entry.id}' is a {entry.task} model in one file; a "
+                                   "diffusers folder can only be a fill model")
+            if entry.architecture != architecture:
+                raise InvalidInput(f"{path} holds a {architecture} pipeline, but '{entry.id}' "
+                                   f"is {entry.architecture}; import it under another id")
+            custom_json = entry.to_json() if entry.custom else None
+        else:
+            model_id = as_id or re.sub(r"[^A-Za-z0-9._+-]", "-", path.name)[:64].strip("-.")
+            if not model_id or not ID_PATTERN.match(model_id):
+                raise InvalidInput(f"cannot make a model id from {path.name}; give one with --as")
+            if model_id.lower() in {e.id.lower() for e in self._builtin}:
+                raise InvalidInput(f"'{model_id}' is a registry model; this folder is not it")
+            entry = ModelEntry.custom_entry(model_id, "fill", architecture, 1, model_id,
+                                            title=path.name)
+            custom_json = entry.to_json()
+        with self._lock:
+            lock = self._pull_locks.setdefault(entry.id, threading.Lock())
+        with lock:
+            dest, record = folders.import_folder(path, self.models_dir, entry.filename, None)
+            self._drop_replaced(entry, dest)
+            record["installed_at"] = _now()
+            if custom_json is not None:
+                record["entry"] = custom_json
+            self._update_manifest(entry.id, record)
+            self._forget_loaded(entry.id)
+        return dest
+
+    @staticmethod
+    def _folder_entry(registry: Registry, path: Path) -> ModelEntry | None:
+        """The registry model a folder is, by its name or its Hugging Face repository
+        (a repository's own name, or a cache snapshot `models--org--name/snapshots/REV`)."""
+        found = registry.find(path.name)
+        if found is not None:
+            return found
+        names = {path.name.lower()}
+        cached = path.parent.parent.name
+        if path.parent.name == "snapshots" and cached.startswith("models--"):
+            names.add(cached[len("models--"):].replace("--", "/").lower())
+        for e in registry:
+            repo = (e.hub_repo or "").lower()
+            if repo and (repo in names or repo.split("/")[-1] in names):
+                return e
+        return None
+
     def _check_content(self, path: Path, entry: ModelEntry, official: bool) -> None:
         """The file holds the registry's architecture and scale (spandrel models only).
 
@@ -403,6 +542,8 @@ class ModelManager:
         if entry.loader != "spandrel":
             if entry.loader == "onnx":
                 self._check_onnx(path)
+            elif entry.loader == "diffusers":
+                self._check_checkpoint_family(path, entry)
             return
         from bridge.models import runtime
 
@@ -413,6 +554,20 @@ class ModelManager:
             raise InvalidInput(
                 f"{path.name} holds a {arch} x{scale} model, but '{entry.id}' is "
                 f"{entry.architecture} x{entry.scale}; import it under another id")
+
+    @staticmethod
+    def _check_checkpoint_family(path: Path, entry: ModelEntry) -> None:
+        from bridge.diffusion.source import family_of_checkpoint
+
+        try:
+            family = family_of_checkpoint(path)
+        except (InvalidParams, OSError, RuntimeError, ValueError) as e:
+            raise InvalidInput(f"{path.name} is not a Stable Diffusion checkpoint the bridge "
+                               f"can load: {getattr(e, 'message', e)}") from e
+        arch = "StableDiffusionXL" if family == "sdxl" else "StableDiffusion"
+        if arch != entry.architecture:
+            raise InvalidInput(f"{path.name} is a {arch} checkpoint, but '{entry.id}' is "
+                               f"{entry.architecture}; import it under another id")
 
     @staticmethod
     def _check_onnx(path: Path) -> None:
@@ -447,12 +602,12 @@ class ModelManager:
         entry = self.entry(model_id)
         rec = self._read_manifest().get(entry.id)
         state, path = self._file_state(entry, rec)
-        partial = dl.partial_size(self.models_dir / entry.filename)
+        partial = self._partial(entry)
         if state == "missing" and rec is None and not partial:
             raise NotFound(f"model '{entry.id}' is not installed", model=entry.id)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        folders.delete_path(path)
         dl.discard_partial(self.models_dir / entry.filename)
+        folders.discard_staging(self.models_dir, entry.filename)
         self._update_manifest(entry.id, None)
         self._forget_loaded(entry.id)
 

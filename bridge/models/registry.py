@@ -11,6 +11,10 @@ models with `Registry.for_task(task)` and `entry.default_for`.
 
 Entries a user imports that the registry does not know become *custom* entries (kept
 by the manager in its manifest, `custom=True`), built with `ModelEntry.custom_entry`.
+
+Entries with `"format": "diffusers"` and a `hub_repo` are folders pulled from a Hugging
+Face repository (`hub_revision`: the pinned commit, `hub_variant`: preferred weights
+variant, `hub_endpoint`: the Hub or a mirror); they have no single `url`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ ONNX_SUFFIXES = (".onnx",)
 NON_SPANDREL = {"YuNet": "onnx", "U2Net": "onnx", "ISNet": "onnx", "BiRefNet": "onnx",
                 "StableDiffusion": "diffusers", "StableDiffusionXL": "diffusers"}
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+HUB_REPO_PATTERN = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# Single-file checkpoints a diffusers entry accepts (its operation loads nothing else).
+DIFFUSERS_FILE_SUFFIXES = (".safetensors", ".ckpt")
 
 _DATA = Path(__file__).with_name("registry.json")
 
@@ -74,6 +81,13 @@ class ModelEntry:
             raise ValueError(f"model {self.id}: md5 must have 32 hex digits")
         if self.scale < 1:
             raise ValueError(f"model {self.id}: scale must be at least 1")
+        repo = self.extra.get("hub_repo")
+        if repo is not None and not (isinstance(repo, str) and HUB_REPO_PATTERN.match(repo)):
+            raise ValueError(f"model {self.id}: hub_repo must look like 'org/name'")
+        for name in ("hub_revision", "hub_variant", "hub_endpoint"):
+            value = self.extra.get(name)
+            if value is not None and not (isinstance(value, str) and value.strip()):
+                raise ValueError(f"model {self.id}: {name} must be a non-empty string")
 
     @property
     def loader(self) -> str:
@@ -82,11 +96,38 @@ class ModelEntry:
 
     @property
     def suffixes(self) -> tuple[str, ...]:
+        if self.loader == "diffusers":
+            return DIFFUSERS_FILE_SUFFIXES
         return ONNX_SUFFIXES if self.loader == "onnx" else SPANDREL_SUFFIXES
 
     @property
+    def hub_repo(self) -> str | None:
+        """The Hugging Face repository a diffusers folder model is pulled from, if any."""
+        if self.extra.get("format") != "diffusers":
+            return None
+        return self.extra.get("hub_repo")
+
+    @property
+    def hub_revision(self) -> str:
+        return self.extra.get("hub_revision") or "main"
+
+    @property
+    def hub_variant(self) -> str | None:
+        return self.extra.get("hub_variant")
+
+    @property
+    def hub_endpoint(self) -> str | None:
+        return self.extra.get("hub_endpoint")
+
+    @property
+    def downloadable(self) -> bool:
+        """`pull` can fetch it: a file URL, or a Hub repository for a folder model."""
+        return self.url is not None or self.hub_repo is not None
+
+    @property
     def has_official_checksum(self) -> bool:
-        return self.sha256 is not None or self.md5 is not None
+        # A Hub folder's files are checked against the hashes the Hub lists for each.
+        return self.sha256 is not None or self.md5 is not None or self.hub_repo is not None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
