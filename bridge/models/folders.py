@@ -232,7 +232,7 @@ def pull_from_hub(entry: Any, models_dir: Path, *, progress: ProgressFn | None =
                 p.unlink()
         install(staging, dest)
     except BaseException as e:
-        if not _resumable(e):
+        if not _resumable(e) or not staged_bytes(models_dir, entry.filename):
             delete_path(staging)
         raise
     record = {

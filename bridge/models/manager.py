@@ -561,7 +561,7 @@ class ModelManager:
 
         try:
             family = family_of_checkpoint(path)
-        except (InvalidParams, OSError, RuntimeError, ValueError) as e:
+        except Exception as e:  # unreadable in any way (safetensors, pickle, zip errors)
             raise InvalidInput(f"{path.name} is not a Stable Diffusion checkpoint the bridge "
                                f"can load: {getattr(e, 'message', e)}") from e
         arch = "StableDiffusionXL" if family == "sdxl" else "StableDiffusion"

@@ -21,6 +21,39 @@ class Served:
     drops_left: int = 0
 
 
+def send_served(handler: BaseHTTPRequestHandler, served: Served) -> None:
+    """Answer a GET with the file, honouring Range / If-Range, and its bad habits."""
+    data, start = served.data, 0
+    rng = handler.headers.get("Range")
+    if_range = handler.headers.get("If-Range")
+    if rng and not served.ignore_range and (if_range in (None, served.etag)):
+        start = int(rng.removeprefix("bytes=").split("-")[0])
+        if start >= len(data):
+            handler.send_response(416)
+            handler.send_header("Content-Range", f"bytes */{len(data)}")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        handler.send_response(206)
+        handler.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+    else:
+        handler.send_response(200)
+    body = data[start:]
+    handler.send_header("Content-Length", str(len(body)))
+    handler.send_header("ETag", served.etag)
+    handler.send_header("Accept-Ranges", "bytes")
+    handler.end_headers()
+    if served.drop_after is not None and served.drops_left > 0:
+        served.drops_left -= 1
+        cut = max(0, served.drop_after - start)
+        handler.wfile.write(body[:cut])
+        handler.wfile.flush()
+        handler.close_connection = True
+        handler.connection.shutdown(socket.SHUT_RDWR)
+        return
+    handler.wfile.write(body)
+
+
 @dataclass
 class FileServer:
     files: dict[str, Served] = field(default_factory=dict)
@@ -51,35 +84,7 @@ class FileServer:
                 if served is None:
                     self.send_error(404)
                     return
-                data, start = served.data, 0
-                rng = self.headers.get("Range")
-                if_range = self.headers.get("If-Range")
-                if rng and not served.ignore_range and (if_range in (None, served.etag)):
-                    start = int(rng.removeprefix("bytes=").split("-")[0])
-                    if start >= len(data):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(data)}")
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                body = data[start:]
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("ETag", served.etag)
-                self.send_header("Accept-Ranges", "bytes")
-                self.end_headers()
-                if served.drop_after is not None and served.drops_left > 0:
-                    served.drops_left -= 1
-                    cut = max(0, served.drop_after - start)
-                    self.wfile.write(body[:cut])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                self.wfile.write(body)
+                send_served(self, served)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self._server.server_address[1]
