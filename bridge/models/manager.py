@@ -30,13 +30,14 @@ States (`state(id)["state"]`):
 Checksums: a download must match the registry's sha256 (or md5, where only that is
 known); with neither, the first download's sha256 is recorded and a warning logged
 (trust on first download). A folder's files must match the sha256 (or git blob id)
-the Hub lists for them at the pinned commit. An *import* may differ from the official hash (converted
-or re-zipped files): it is recorded as user-supplied with its own hash, `official`
-false, and `verify` then checks the file against that recorded hash. Imports are
-checked to hold the registry's architecture and scale, so a wrong file cannot pose
-as a model. A file the registry does not know is imported as a custom model whose
-task follows from what spandrel detects (SR -> upscale, restoration -> denoise,
-face -> restore-faces).
+the Hub lists for them at the pinned commit. An *import* may differ from the official
+hash (converted or re-zipped files): it is recorded as user-supplied with its own hash,
+`official` false, and `verify` then checks the file against that recorded hash.
+Imports are checked to hold the registry's architecture and scale (for diffusers
+models: SD 1.x or SDXL), so a wrong file cannot pose as a model. A file the registry
+does not know is imported as a custom model whose task follows from what spandrel
+detects (SR -> upscale, restoration -> denoise, face -> restore-faces); a diffusers
+folder it does not know becomes a custom fill model.
 
 RB_MODEL_REGISTRY names a registry file to use instead of the built-in one (an
 internal mirror with the same ids and checksums, or tests).
@@ -185,9 +186,8 @@ class ModelManager:
     def _file_state(self, entry: ModelEntry, rec: dict[str, Any] | None) -> tuple[str, Path]:
         path = self._path_of(entry, rec)
         if entry.loader == "diffusers" and path.is_dir():  # a diffusers model is a folder
-            files = rec.get("files") if rec is not None else None
-            if isinstance(files, dict):
-                ok = not rec.get("corrupt") and folders.sizes_match(path, files)  # type: ignore[union-attr]
+            if rec is not None and isinstance(rec.get("files"), dict):
+                ok = not rec.get("corrupt") and folders.sizes_match(path, rec["files"])
                 return ("installed" if ok else "corrupt"), path
             return ("installed" if (path / "model_index.json").is_file() else "missing"), path
         if not path.is_file():
@@ -490,8 +490,8 @@ class ModelManager:
                 entry = None  # a re-import of a custom model is identified afresh
         if entry is not None:
             if entry.loader != "diffusers":
-                raise InvalidInput(f"'{entry.id}' is a {entry.task} model in one file; a "
-                                   "diffusers folder can only be a fill model")
+                raise InvalidInput(f"'{entry.id}' is a single-file model ({entry.task}); a "
+                                   "diffusers folder can only be imported as a fill model")
             if entry.architecture != architecture:
                 raise InvalidInput(f"{path} holds a {architecture} pipeline, but '{entry.id}' "
                                    f"is {entry.architecture}; import it under another id")

@@ -294,6 +294,18 @@ def test_unknown_revision_is_a_clear_error(hub: HubServer) -> None:
     assert os.listdir(m.models_dir) == []
 
 
+def test_fill_entries_pin_a_commit_and_prefer_fp16() -> None:
+    import re
+
+    for model_id in (SD15, SDXL):
+        entry = builtin_registry().get(model_id)
+        assert entry.downloadable and entry.url is None and entry.has_official_checksum
+        assert re.fullmatch(r"[0-9a-f]{40}", entry.hub_revision) and entry.hub_variant == "fp16"
+        assert entry.suffixes == (".safetensors", ".ckpt")
+    with pytest.raises(ValueError, match="hub_repo"):
+        dataclasses.replace(builtin_registry().get(SD15), extra={"hub_repo": "no-slash"})
+
+
 def test_file_choice_handles_shards_variants_and_leftovers() -> None:
     from bridge.models.hub import RepoFile, select_files
 
