@@ -6,68 +6,34 @@ a local HTTP server that a mirror registry (RB_MODEL_REGISTRY) points at.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bridge.models.registry import builtin_registry
+from tests.hardening.helpers import model_state, pull, result_pixels, run_raw
 from tests.models import tiny_models as tm
-from tests.models.file_server import FileServer
 from tests.support.server import ROOT, Bridge, running_bridge
 
 MODEL = "realesr-animevideov3"
-RAW = {"width": 24, "height": 20, "channels": 3, "depth": 8}
-PIXELS = np.random.default_rng(3).integers(0, 256, (20, 24, 3), dtype=np.uint8).tobytes()
+PIXELS = np.random.default_rng(3).integers(0, 256, (20, 24, 3), dtype=np.uint8)
 
 
 @pytest.fixture
-def mirror(tmp_path: Path, file_server: FileServer) -> Iterator[tuple[Path, dict[str, str]]]:
-    """(RB_HOME, env) for a bridge whose registry serves the tiny model from 127.0.0.1."""
-    data = tm.save(tm.compact(seed=5), tmp_path / "tiny.pth").read_bytes()
-    entries = []
-    for e in builtin_registry():
-        if e.id == MODEL:
-            e = dataclasses.replace(e, url=file_server.add(e.filename, data), size=len(data),
-                                    sha256=hashlib.sha256(data).hexdigest(), md5=None)
-        entries.append(e.to_json())
-    registry = tmp_path / "mirror.json"
-    registry.write_text(json.dumps({"models": entries}))
-    home = tmp_path / "home"
-    yield home, {"RB_MODEL_REGISTRY": str(registry), "RB_DEVICE": "cpu"}
-
-
-def model_state(b: Bridge) -> dict:
-    return next(m for m in b.get("/v1/models").json()["models"] if m["id"] == MODEL)
-
-
-def pull(b: Bridge) -> None:
-    r = b.request("POST", f"/v1/models/{MODEL}/pull")
-    assert r.status == 202, r.body
-    deadline = time.monotonic() + 60
-    while model_state(b)["state"] != "installed":
-        assert time.monotonic() < deadline, model_state(b)
-        time.sleep(0.05)
+def served(tmp_path: Path, mirror) -> tuple[Path, dict[str, str]]:
+    return mirror({MODEL: tm.save(tm.compact(seed=5), tmp_path / "tiny.pth").read_bytes()})
 
 
 def upscale(b: Bridge) -> dict:
-    r = b.submit("upscale", PIXELS, {"scale": 4, "model": MODEL}, raw=RAW)
-    assert r.status == 202, r.body
-    return b.wait(r.json()["id"], timeout=120)
+    return run_raw(b, "upscale", PIXELS, {"scale": 4, "model": MODEL})
 
 
 def result(b: Bridge, job: dict) -> bytes:
-    r = b.get(f"/v1/jobs/{job['id']}/result?format=raw")
-    assert r.status == 200
-    return r.body
+    return result_pixels(b, job).tobytes()
 
 
 def cli(home: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -89,10 +55,10 @@ def model_file(home: Path) -> Path:
 
 
 def test_verify_finds_a_flipped_file_the_server_refuses_it_and_a_re_pull_fixes_it(
-        file_server, mirror):
-    home, env = mirror
+        served):
+    home, env = served
     with running_bridge(home, env=env) as b:
-        pull(b)
+        pull(b, MODEL)
         first = upscale(b)
         assert first["state"] == "done", first
         good = result(b, first)
@@ -104,7 +70,7 @@ def test_verify_finds_a_flipped_file_the_server_refuses_it_and_a_re_pull_fixes_i
     assert f"FAILED  {MODEL}" in check.stdout and f"models pull {MODEL}" in check.stdout
 
     with running_bridge(home, env=env) as b:
-        assert model_state(b)["state"] == "corrupt"
+        assert model_state(b, MODEL)["state"] == "corrupt"
         failed = upscale(b)
         assert failed["state"] == "failed"
         assert failed["error"]["code"] == "model_missing"
@@ -112,20 +78,20 @@ def test_verify_finds_a_flipped_file_the_server_refuses_it_and_a_re_pull_fixes_i
         assert f"models pull {MODEL}" in failed["error"]["message"]
         assert b.alive()
 
-        pull(b)  # over HTTP, from the local mirror
+        pull(b, MODEL)  # over HTTP, from the local mirror
         again = upscale(b)
         assert again["state"] == "done", again
         assert result(b, again) == good  # the same weights again: the same pixels
     assert cli(home, env, "models", "verify", MODEL).returncode == 0
 
 
-def test_damage_the_size_check_or_the_loader_finds_is_said_clearly(file_server, mirror):
+def test_damage_the_size_check_or_the_loader_finds_is_said_clearly(served):
     """Bytes flipped in the zip's central directory (same size, not verified yet): the
     loader cannot read the file and the job says so; a truncated file is corrupt at once
     (its size differs from the manifest's), without a verify. The server goes on."""
-    home, env = mirror
+    home, env = served
     with running_bridge(home, env=env) as b:
-        pull(b)
+        pull(b, MODEL)
         path = model_file(home)
         flip(path, path.stat().st_size - 100)
         job = upscale(b)
@@ -134,12 +100,11 @@ def test_damage_the_size_check_or_the_loader_finds_is_said_clearly(file_server, 
         assert path.name in job["error"]["message"] and "damaged" in job["error"]["message"]
 
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-        assert model_state(b)["state"] == "corrupt"
+        assert model_state(b, MODEL)["state"] == "corrupt"
         job = upscale(b)
         assert job["state"] == "failed" and job["error"]["code"] == "model_missing"
         assert "damaged" in job["error"]["message"]
 
-        pull(b)
+        pull(b, MODEL)
         assert upscale(b)["state"] == "done"
-        ok = b.submit("upscale", PIXELS, {"scale": 2, "model": "lanczos"}, raw=RAW).json()["id"]
-        assert b.wait(ok)["state"] == "done"
+        assert run_raw(b, "upscale", PIXELS, {"scale": 2, "model": "lanczos"})["state"] == "done"
