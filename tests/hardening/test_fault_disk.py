@@ -139,3 +139,75 @@ def test_tmpfs_is_really_full(tmp_path: Path):
             (d / "x").write_bytes(b"\0" * (128 << 10))
         assert e.value.errno == 28
         assert used_bytes(d) > 0
+
+
+# -- files written in-process: a small tmpfs (root only) ---------------------------------------
+def noise(h: int, w: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_write_image_on_a_full_disk_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path):
+    from bridge.errors import DiskFull
+    from bridge.imaging import codecs
+    from bridge.imaging.image import Image
+
+    with small_disk(tmp_path / "d", 256) as d:
+        target = d / "out.tiff"
+        codecs.write_image(Image(noise(32, 32, 1)), target)
+        before = target.read_bytes()
+        with pytest.raises(DiskFull, match="disk is full") as e:
+            codecs.write_image(Image(noise(400, 400, 2)), target)
+        assert e.value.status == 507 and e.value.code == "disk_full"
+        assert target.read_bytes() == before
+        assert files_under(d) == ["out.tiff"]
+
+
+def test_psd_apply_on_a_full_disk_leaves_the_folder_as_it_was(tmp_path: Path):
+    from bridge.psd.apply import apply_to_psd
+
+    src = tmp_path / "doc.psd"
+    src.write_bytes(psd_bytes(160, seed=3))
+    original = src.read_bytes()
+    with small_disk(tmp_path / "d", (len(original) // 1024) // 2) as d:
+        (d / "old.psd").write_bytes(b"8BPS an older result")
+        with pytest.raises(OSError) as e:
+            apply_to_psd(src, d / "old.psd", "passthrough", layer="Photo")
+        assert e.value.errno == 28
+        assert (d / "old.psd").read_bytes() == b"8BPS an older result"
+        assert files_under(d) == ["old.psd"]
+    assert src.read_bytes() == original
+
+
+BATCH_RECIPE = 'name = "copy"\n[output]\nformat = "png"\n[[steps]]\nop = "passthrough"\n'
+
+
+def test_a_batch_whose_disk_fills_stops_clearly_and_resumes_without_duplicates(tmp_path: Path):
+    import cv2
+
+    from bridge.batch.journal import Journal
+    from bridge.batch.run import run_batch
+    from bridge.errors import DiskFull
+    from bridge.recipes import parse_recipe
+
+    src = tmp_path / "in"
+    src.mkdir()
+    images = {f"img_{i:02d}.png": noise(64, 64, 10 + i) for i in range(16)}
+    for name, px in images.items():
+        cv2.imwrite(str(src / name), px)
+    recipe = parse_recipe(BATCH_RECIPE)
+    with small_disk(tmp_path / "out", 160) as out:
+        with pytest.raises(DiskFull, match="run the same command again to resume"):
+            run_batch(src, recipe, out, workers=1, report=False)
+        written = [n for n in images if (out / n).exists()]
+        assert 0 < len(written) < len(images)
+        resize(out, 8 << 10)
+        summary = run_batch(src, recipe, out, workers=1, report=False)
+        assert summary.ok and summary.done + summary.skipped == len(images)
+        assert summary.skipped >= 1  # what was finished before is not done again
+        assert sorted(p for p in files_under(out) if not p.startswith(".retouch-batch")) \
+            == sorted(images)
+        for name, px in images.items():
+            assert np.array_equal(cv2.imread(str(out / name)), px), name
+        records = [r for r in Journal(out).records() if r.get("type") == "file"]
+        assert sorted(r["input"] for r in records) == sorted(images)  # once each
+        assert all(r["status"] == "done" for r in records)
