@@ -120,8 +120,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             e.status, "http_error")
         return error_response(e.status, code, e.reason or e.text or "request refused")
     except (ConnectionResetError, BrokenPipeError) as e:
-        log.info("client went away: %s", e)
-        raise
+        # An everyday event (a cancelled upload, a closed laptop), not a server error:
+        # one line in the log, and an answer nobody will read instead of a traceback.
+        log.info("client went away during %s %s: %s", request.method, request.path, e)
+        return error_response(400, "client_gone", "the client disconnected")
     except Exception as e:
         if is_out_of_memory(e):
             log.warning("%s %s ran out of memory: %s", request.method, request.path, e)
