@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,3 +44,12 @@ def result_pixels(b: Bridge, job: dict[str, Any]) -> np.ndarray:
     h, w, c = (int(r.headers[k]) for k in ("X-Height", "X-Width", "X-Channels"))
     dtype = {"8": np.uint8, "16": np.uint16, "32": np.float32}[r.headers["X-Depth"]]
     return np.frombuffer(r.body, dtype).reshape(h, w, c)
+
+
+def leftovers(cache: Path) -> list[str]:
+    """Files under a bridge's cache folder, but for the running server's own lock
+    (bridge.server.scratch): what jobs and uploads left behind."""
+    if not cache.exists():
+        return []
+    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*")
+                  if p.is_file() and p.parent.name != "job-owners")

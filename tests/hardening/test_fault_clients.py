@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.hardening.helpers import raw_layout
-from tests.hardening.procinfo import HAS_PROC, open_files
+from tests.hardening.helpers import leftovers, raw_layout
+from tests.hardening.procinfo import HAS_PROC
+from tests.hardening.procinfo import open_files as all_open_files
 from tests.support.server import Bridge, multipart
 
 
@@ -46,14 +47,17 @@ def settle(b: Bridge, condition, timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
+def open_files(pid: int) -> list[str]:
+    """The server's open files but for its job-folder lock (held while it runs)."""
+    return [f for f in all_open_files(pid) if "/job-owners/" not in f]
+
+
 def job_count(b: Bridge) -> int:
     return len(b.get("/v1/jobs").json()["jobs"])
 
 
 def cache_files(b: Bridge) -> list[str]:
-    cache = b.home / "cache"
-    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file()) \
-        if cache.exists() else []
+    return leftovers(b.home / "cache")
 
 
 BIG = np.random.default_rng(4).integers(0, 256, (1200, 1600, 3), dtype=np.uint8)  # 5.8 MB

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.hardening.helpers import leftovers
 from tests.hardening.smalldisk import files_under, resize, small_disk, used_bytes
 from tests.support.images import png_bytes
 from tests.support.server import Bridge, running_bridge
@@ -92,13 +93,13 @@ def test_psd_results_and_uploads_that_do_not_fit(disk: Disk):
     assert job["state"] == "failed"
     assert job["error"]["code"] == "disk_full", job["error"]
     assert "disk is full" in job["error"]["message"]
-    assert files_under(disk.cache) == []  # neither the upload nor a half-written result
+    assert leftovers(disk.cache) == []  # neither the upload nor a half-written result
 
     # An upload larger than the room left: refused while it streams in, as JSON.
     disk.room(len(doc) // 2)
     r = post_psd(b, doc)
     assert r.status == 507 and r.error_code == "disk_full", (r.status, r.body[:300])
-    assert files_under(disk.cache) == []
+    assert leftovers(disk.cache) == []
 
     assert b.alive()
     disk.room(None)
@@ -125,7 +126,7 @@ def test_a_reference_image_that_does_not_fit(disk: Disk):
     disk.room(len(reference) // 2)
     r = b.post_form("/v1/recipes/run", fields)
     assert r.status == 507 and r.error_code == "disk_full", (r.status, r.body[:300])
-    assert files_under(disk.cache) == []
+    assert leftovers(disk.cache) == []
     disk.room(None)
     r = b.post_form("/v1/recipes/run", fields)
     assert r.status == 202, r.body
