@@ -163,7 +163,7 @@ def from_registry(ctx: OpContext, model_id: str) -> DiffusionSource:
 
 def resolve(ctx: OpContext, value: str) -> DiffusionSource:
     if sources.looks_like_path(value):
-        return from_path(ctx, sources.local_path(value), value)
+        return from_path(ctx, sources.local_path(value, folder_ok=True), value)
     if sources.HUB_ID.match(value):
         snapshot = cached_hub_snapshot(value)
         if snapshot is None:

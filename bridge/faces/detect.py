@@ -24,6 +24,7 @@ import numpy as np
 from bridge.errors import InvalidParams, ModelError, ModelMissing
 from bridge.imaging.depth import to_uint8
 from bridge.imaging.geometry import Bounds, Extent
+from bridge.paths import user_path
 
 YUNET_ID = "yunet"
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
@@ -152,7 +153,7 @@ def resolve_detector(ctx: Any, override: str | None = None) -> Path:
     same ModelMissing error (model, hint) the manager gives.
     """
     if override:
-        path = Path(override).expanduser()
+        path = user_path(override, "detector")
         if not path.is_file():
             raise InvalidParams(f"the face detector model '{override}' does not exist",
                                 param="detector")
