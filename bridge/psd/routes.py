@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.errors import InvalidInput, InvalidParams
+from bridge.imaging.formats import check_size
 from bridge.imaging.geometry import Extent
 from bridge.ops.base import OpContext
 from bridge.ops.registry import get_operation
@@ -39,6 +40,8 @@ async def psd_apply(request: web.Request) -> web.Response:
             raise InvalidInput("the 'psd' part is missing or empty")
         loop = asyncio.get_running_loop()
         header = await loop.run_in_executor(None, read_header, src)
+        # A small upload can claim a huge, well-compressed document: refuse it now.
+        check_size(Extent(header.width, header.height), st.settings.max_pixels, "PSD document")
         job = _make_job(form, src, folder, Extent(header.width, header.height),
                         st.settings.max_pixels)
         if job.priority not in ("interactive", "batch"):
