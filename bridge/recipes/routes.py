@@ -20,7 +20,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from bridge.errors import InvalidInput, InvalidParams, UnsupportedFormat
 from bridge.imaging import codecs
@@ -41,33 +41,8 @@ async def _read_parts(request: web.Request, max_body: int) -> tuple[dict[str, st
                                                                   dict[str, bytearray]]:
     if request.content_type != "multipart/form-data":
         raise UnsupportedFormat("send multipart/form-data with 'recipe' and 'image' parts")
-    budget = transport.BodyBudget(max_body)
-    if request.content_length is not None and request.content_length > max_body:
-        budget.take(request.content_length)
-    texts: dict[str, str] = {}
-    blobs: dict[str, bytearray] = {}
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise InvalidInput("nested multipart bodies are not supported")
-        name = part.name or ""
-        if name not in TEXT_PARTS | BINARY_PARTS:
-            raise InvalidInput(f"unknown part '{name}'; expected: "
-                               f"{', '.join(sorted(TEXT_PARTS | BINARY_PARTS))}")
-        buf = bytearray()
-        while chunk := await part.read_chunk(transport.CHUNK):
-            budget.take(len(chunk))
-            buf += chunk
-            if name in TEXT_PARTS and len(buf) > TEXT_LIMIT:
-                raise InvalidInput(f"part '{name}' is too long")
-        if name in TEXT_PARTS:
-            try:
-                texts[name] = bytes(buf).decode("utf-8")
-            except UnicodeDecodeError:
-                raise InvalidInput(f"part '{name}' is not UTF-8 text") from None
-        else:
-            blobs[name] = buf
-    return texts, blobs
+    form = await transport.read_form(request, max_body, texts=TEXT_PARTS, blobs=BINARY_PARTS)
+    return form.texts, form.blobs
 
 
 def store_reference(data: bytes | bytearray, cache_dir: Path) -> Path:
