@@ -74,6 +74,11 @@ class ModelEntry:
             raise ValueError(f"model {self.id}: md5 must have 32 hex digits")
         if self.scale < 1:
             raise ValueError(f"model {self.id}: scale must be at least 1")
+        # The file lives in the models folder, by this name: never a path out of it.
+        name = self.filename
+        if (not name or name != name.strip() or any(c in name for c in "/\\:\0")
+                or name.startswith(".")):
+            raise ValueError(f"model {self.id}: filename {name!r} must be a plain file name")
 
     @property
     def loader(self) -> str:
