@@ -60,6 +60,9 @@ class Settings:
     device: str = "auto"
     offline: bool = False
     allow_origins: tuple[str, ...] = field(default_factory=tuple)
+    # Model used per task (registry id) when a request names none: `[default_models]`
+    # in config.toml, edited from the dashboard.
+    default_models: dict[str, str] = field(default_factory=dict)
 
     @property
     def token_file(self) -> Path:
@@ -105,6 +108,8 @@ def load_settings(**overrides: Any) -> Settings:
         for name in ("models_dir", "cache_dir", "log_dir"):
             if name in data:
                 changes[name] = Path(data[name]).expanduser()
+        if isinstance(data.get("default_models"), dict):
+            changes["default_models"] = {str(k): str(v) for k, v in data["default_models"].items()}
     for name, env in _ENV.items():
         if os.environ.get(env) not in (None, ""):
             changes[name] = _convert(name, os.environ[env])

@@ -2,9 +2,11 @@
 
 Why processes: decoding, the operations and encoding spend much of their time
 in numpy/OpenCV/zlib, which release the GIL, but the Python between those calls
-does not, and on small and medium images that share is large enough that threads
-alone stay well under 2x on two cores (bench/batch.py measures both). So there is
-one process per core, and inside each a reader thread (read, hash, decode), the
+does not. A thread pool does get far on the built-in recipes (bench/batch.py has a
+row for it: about 1.6x on 2 cores, the engine 1.6-2.0x in the same runs), but
+processes keep scaling when a step holds the GIL longer, and they fence off a
+crash or a leak in a native library: one worker dies, its files are retried. So
+there is one process per core, and inside each a reader thread (read, hash, decode), the
 main thread (the recipe) and a writer thread (encode, atomic write, metrics,
 thumbnails), joined by queues of one item: the model work never waits on I/O and
 at most three images per worker are in memory.
@@ -12,8 +14,10 @@ at most three images per worker are in memory.
 The parent assigns tasks to each worker (at most `depth` at a time), so it always
 knows which files a worker holds: if a worker dies (killed for memory, a crash
 in a native library), its files are retried once in a fresh worker and reported
-as failed the second time. Workers die with the parent (PR_SET_PDEATHSIG on
-Linux, a parent check elsewhere), so a killed batch leaves no stragglers writing.
+as failed the second time. Workers die with the batch (PR_SET_PDEATHSIG on
+Linux fires when the fork server, which exits with the batch, goes; every worker
+also checks once a second while idle), so a killed batch leaves no stragglers.
+Workers start from a fork server (see worker_context).
 """
 
 from __future__ import annotations
@@ -46,9 +50,13 @@ def _die_with_parent() -> None:
             pass
 
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def limit_threads(threads: int) -> None:
-    """Native thread pools sized to this worker's share of the cores."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    """Native thread pools sized to this worker's share of the cores (BLAS: see
+    worker_context; torch and OpenCV can still be told now)."""
+    for var in _THREAD_VARS:
         os.environ[var] = str(threads)
     import cv2
 
@@ -68,12 +76,28 @@ def _worker_main(wid: int, args: dict[str, Any], inbox: Any, outbox: Any, parent
     decoded: queue.Queue[Any] = queue.Queue(maxsize=1)
     computed: queue.Queue[Any] = queue.Queue(maxsize=1)
 
+    spawner = os.getppid()  # the fork server; the batch process is `parent`
+
+    def orphaned() -> bool:
+        if os.getppid() != spawner:
+            return True
+        if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+            up = mp.parent_process()
+            return up is not None and not up.is_alive()
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
+
     def reader() -> None:
         while True:
             try:
                 task = inbox.get(timeout=1.0)
             except queue.Empty:
-                if os.getppid() != parent:
+                if orphaned():
                     os._exit(1)
                 continue
             decoded.put(None if task is None else proc.load(task))
@@ -99,7 +123,45 @@ def _worker_main(wid: int, args: dict[str, Any], inbox: Any, outbox: Any, parent
         computed.put(proc.compute(item))
     computed.put(None)
     threads_[1].join()
-    outbox.put(("exit", wid, None))
+    outbox.put(("exit", wid, {"cpu_s": _cpu_seconds()}))
+
+
+def _cpu_seconds() -> float:
+    try:
+        import resource
+
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return ru.ru_utime + ru.ru_stime
+    except ImportError:  # Windows
+        return time.process_time()
+
+
+def worker_context() -> Any:
+    """Workers start from a fork server, not a fork of this process: a plain fork copies
+    the state of native thread pools (OpenCV's, once any parallel call ran here) without
+    their threads, and the child's first parallel call then waits forever. The server
+    imports the heavy modules once, so each worker still starts in a fraction of a second.
+    """
+    if sys.platform == "win32":
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["bridge.batch.worker", "bridge.ops.registry"])
+    # Workers are single-threaded inside numpy's BLAS (the processes are the parallelism).
+    # BLAS reads these once, when the fork server imports numpy: set them for its start
+    # only, so this process's environment is left as it was.
+    from multiprocessing import forkserver
+
+    saved = {v: os.environ.get(v) for v in _THREAD_VARS}
+    os.environ.update({v: "1" for v in _THREAD_VARS})
+    try:
+        forkserver.ensure_running()
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+    return ctx
 
 
 class LocalEngine:
@@ -108,13 +170,14 @@ class LocalEngine:
     def __init__(self, workers: int | None = None, depth: int = 3) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.depth = depth
+        self.cpu_seconds = 0.0  # CPU the workers used, all threads (for the bench)
 
     def run(self, args: dict[str, Any], tasks: list[Task], on_record: OnRecord) -> None:
         if not tasks:
             return
         n = min(self.workers, len(tasks))
         threads = max(1, (os.cpu_count() or 1) // n)
-        ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        ctx = worker_context()
         outbox = ctx.Queue()
         procs: dict[int, tuple[Any, Any]] = {}
         in_flight: dict[int, dict[int, Task]] = {}
@@ -141,6 +204,7 @@ class LocalEngine:
                 procs[wid][1].put(task)
 
         remaining = len(tasks)
+        checked = time.monotonic()
         try:
             for _ in range(n):
                 feed(start())
@@ -148,9 +212,14 @@ class LocalEngine:
                 try:
                     kind, wid, record = outbox.get(timeout=0.5)
                 except queue.Empty:
+                    kind = "idle"
+                if kind == "idle" or time.monotonic() - checked > 1.0:
+                    # Also while others keep reporting: a dead worker's files must not wait.
+                    checked = time.monotonic()
                     remaining -= self._replace_dead(procs, in_flight, attempts, pending, start,
                                                     feed, on_record)
-                    continue
+                if kind == "exit" and record:
+                    self.cpu_seconds += record["cpu_s"]
                 if kind != "done":
                     continue
                 in_flight[wid].pop(record["index"], None)
@@ -168,6 +237,13 @@ class LocalEngine:
                 if p.is_alive():
                     p.terminate()
                     p.join(5)
+            while True:  # the workers' last words: how much CPU they used
+                try:
+                    kind, _, info = outbox.get(timeout=0.05)
+                except queue.Empty:
+                    break
+                if kind == "exit" and info:
+                    self.cpu_seconds += info["cpu_s"]
 
     @staticmethod
     def _replace_dead(procs: dict[int, tuple[Any, Any]], in_flight: dict[int, dict[int, Task]],

@@ -51,7 +51,7 @@ def find_inputs(in_dir: Path, out_dir: Path) -> list[str]:
             if not (here / name).is_file():
                 continue  # a FIFO or a device (even behind a symlink) would never end reading
             found.append((here / name).relative_to(in_dir).as_posix())
-    return found
+    return sorted(found)
 
 
 def output_format(recipe: Recipe) -> tuple[str | None, int]:

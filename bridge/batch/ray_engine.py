@@ -44,7 +44,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise InvalidParams("the Ray engine needs Ray: pip install 'retouch-bridge[ray]' "
+        raise InvalidParams("the Ray engine needs Ray: pip install 'retouch-bridge[batch]' "
                             "(or use --engine local)") from None
     return ray
 

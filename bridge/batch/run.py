@@ -14,7 +14,6 @@ from bridge.batch.plan import Task, find_inputs, plan
 from bridge.batch.progress import Progress
 from bridge.config import Settings, load_settings
 from bridge.errors import InvalidParams
-from bridge.ops.base import OpContext
 from bridge.ops.registry import get_operation
 from bridge.recipes.recipe import Recipe, check_recipe
 
@@ -101,7 +100,7 @@ def run_batch(in_dir: str | Path, recipe: Recipe, out_dir: str | Path, *,
     if not in_path.is_dir():
         raise InvalidParams(f"the input folder '{in_dir}' does not exist")
     # Everything that can be known before work fails here, before a single file.
-    check_recipe(recipe, OpContext(max_pixels=settings.max_pixels))
+    check_recipe(recipe)
     runner = make_engine(engine, workers, ray_address) if isinstance(engine, str) else engine
     progress = progress or Progress(enabled=False)
     out_path.mkdir(parents=True, exist_ok=True)
@@ -134,7 +133,7 @@ def run_batch(in_dir: str | Path, recipe: Recipe, out_dir: str | Path, *,
                                        (record.get("error") or {}).get("message", "failed")))
 
         args = {"recipe": recipe.to_json(), "out_dir": str(out_path),
-                "max_pixels": settings.max_pixels}
+                "max_pixels": settings.max_pixels, "qa": report}
         if runner.name == "ray":
             runner.run(args, todo, on_record, wants_gpu=recipe_wants_gpu(recipe))
         else:
@@ -146,6 +145,8 @@ def run_batch(in_dir: str | Path, recipe: Recipe, out_dir: str | Path, *,
         journal.close()
         if journal.path.exists():
             journal.compact(header)
+        # Every worker is gone: a temporary left now is from one that crashed mid-write.
+        remove_stale_temporaries(out_path)
         journal.unlock()
     summary.seconds = time.monotonic() - t0
     if report and tasks:

@@ -104,13 +104,14 @@ def flatten_alpha(image: Image, background: str) -> Image:
 
 class FileProcessor:
     def __init__(self, recipe: Recipe | dict[str, Any], out_dir: str | Path,
-                 max_pixels: int | None = None, thumbs: bool = True,
+                 max_pixels: int | None = None, qa: bool = True,
                  models: Any = None) -> None:
         self.recipe = recipe if isinstance(recipe, Recipe) else recipe_from_dict(recipe)
         self.out_dir = Path(out_dir)
         self.thumb_dir = self.out_dir / ".retouch-batch" / "thumbs"
         self.max_pixels = max_pixels
-        self.thumbs = thumbs
+        # QA metrics and thumbnails for the report (off with --no-report: less work per file).
+        self.qa = qa
         self.models = models
         self.digest = self.recipe.digest()
 
@@ -128,7 +129,7 @@ class FileProcessor:
             image = codecs.decode(data, max_pixels=self.max_pixels)
             del data
             loaded = Loaded(task, image, sha, st.st_size, st.st_mtime_ns, started)
-            if self.thumbs:
+            if self.qa:
                 loaded.before = self._thumb(image, task.key, "before")
             return loaded
         except Exception as e:
@@ -158,11 +159,12 @@ class FileProcessor:
                                 "for JPEG")
             Path(task.dst).parent.mkdir(parents=True, exist_ok=True)
             codecs.write_image(out, task.dst, task.fmt, quality=task.quality)
-            from bridge.qa.metrics import measure
+            metrics, thumbs = None, None
+            if self.qa:
+                from bridge.qa.metrics import measure
 
-            metrics = measure(out)
-            thumbs = {"before": loaded.before,
-                      "after": self._thumb(out, task.key, "after") if self.thumbs else None}
+                metrics = measure(out)
+                thumbs = {"before": loaded.before, "after": self._thumb(out, task.key, "after")}
         except Exception as e:
             return self._record(task, "failed", loaded.started, self._facts(loaded),
                                 error=error_info(e))

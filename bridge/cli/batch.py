@@ -41,12 +41,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from bridge.ops.base import OpContext
     from bridge.recipes.recipe import check_recipe
 
     recipe = _load(args.recipe, args.reference)
     if not recipe.uses_reference or args.reference:
-        check_recipe(recipe, OpContext())
+        check_recipe(recipe)
     print(f"recipe '{recipe.name}': {len(recipe.steps)} step(s), output {recipe.output.format}")
     for i, step in enumerate(recipe.steps, 1):
         params = ", ".join(f"{k}={v!r}" for k, v in step.params.items())
@@ -71,7 +70,7 @@ def cmd_recipe_run(args: argparse.Namespace) -> int:
         from bridge.errors import InvalidParams
 
         raise InvalidParams("the output must be a new file: the input is never overwritten")
-    check_recipe(recipe, OpContext())
+    check_recipe(recipe)
     image = read_image(src)
     ctx = OpContext(progress=progress_printer(not args.quiet and sys.stderr.isatty()))
     result = run_recipe(recipe, image, ctx)
@@ -107,7 +106,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray-address", help="Ray cluster address (default: start a local one)")
     p.add_argument("--reference", help="reference image for steps that say '@reference'")
     p.add_argument("--force", action="store_true", help="redo files that are already done")
-    p.add_argument("--no-report", action="store_true", help="skip the QA report")
+    p.add_argument("--no-report", action="store_true",
+                   help="no QA report, metrics or thumbnails (less work per file)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, summary on failure")
     p.set_defaults(handler=cmd_batch)

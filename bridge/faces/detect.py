@@ -21,13 +21,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bridge.errors import InvalidParams, ModelError, ModelMissing
+from bridge.errors import InvalidParams, ModelError
 from bridge.imaging.depth import to_uint8
 from bridge.imaging.geometry import Bounds, Extent
 from bridge.paths import user_path
 
 YUNET_ID = "yunet"
-YUNET_FILE = "face_detection_yunet_2023mar.onnx"
+YUNET_FILE = "face_detection_yunet_2023mar.onnx"  # as in bridge/models/registry.json
 LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
 # Long side of the copy the detector sees; faces smaller than ~1/60 of it are missed.
 DEFAULT_DETECT_SIDE = 1280
@@ -145,12 +145,11 @@ def detect_faces(pixels: np.ndarray, model: Path, *, min_score: float = 0.8,
     return faces
 
 
-def resolve_detector(ctx: Any, override: str | None = None) -> Path:
-    """The YuNet model file: an explicit path, else the model manager, else the models folder.
+def resolve_detector(models: Any = None, override: str | None = None) -> Path:
+    """The YuNet model file: an explicit path, else the model manager's "yunet".
 
-    The model manager (`ctx.models.require("yunet")`) is used when it exists; until
-    then the file is looked for by name in the configured models folder, with the
-    same ModelMissing error (model, hint) the manager gives.
+    `models` is a ModelManager (or an OpContext, whose manager is used); None means
+    the default manager. A missing model raises ModelMissing with the manager's hint.
     """
     if override:
         path = user_path(override, "detector")
@@ -158,22 +157,10 @@ def resolve_detector(ctx: Any, override: str | None = None) -> Path:
             raise InvalidParams(f"the face detector model '{override}' does not exist",
                                 param="detector")
         return path
-    manager = None
-    if ctx is not None:
-        try:
-            manager = ctx.models
-        except ImportError:  # no model manager in this build
-            manager = None
-    if manager is not None and hasattr(manager, "require"):
-        return Path(manager.require(YUNET_ID))
-    from bridge.config import load_settings
+    if models is not None and not hasattr(models, "require"):
+        models = models.models  # an OpContext
+    if models is None:
+        from bridge.models.manager import default_manager
 
-    models_dir = load_settings().models_dir
-    for candidate in (models_dir / YUNET_FILE, models_dir / YUNET_ID / YUNET_FILE):
-        if candidate.is_file():
-            return candidate
-    raise ModelMissing(
-        "the face detector (YuNet) is not installed",
-        model=YUNET_ID,
-        hint=f"put {YUNET_FILE} (OpenCV Zoo) in {models_dir}, or pass the 'detector' parameter",
-    )
+        models = default_manager()
+    return Path(models.require(YUNET_ID))

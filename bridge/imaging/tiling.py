@@ -6,7 +6,8 @@ The engine is generic: it knows nothing of torch or of any model. It takes
   channels of an RGBA image, or a memory map);
 * `fn`: a *tile function* mapping a float32 tile (h, w, C) with values in [0, 1] to a
   float32 tile (h*scale, w*scale, C_out), i.e. a model with an integer scale
-  (1 for denoisers and restorers);
+  (1 for denoisers and restorers). The engine owns both arrays: the input is a fresh
+  copy the function may change, and the output may be overwritten by the engine;
 
 and writes `fn(src)` into `out`, an (H*scale, W*scale, C_out) array of uint8, uint16 or
 float32 (typically preallocated by the caller, possibly a view such as out[..., :3]).
@@ -227,10 +228,12 @@ class _Runner:
                 first_col, last_col = c == 0, c == len(cols) - 1
                 kx0 = cx0 - (0 if first_col else blend)
                 kx1 = cx1 + (0 if last_col else blend)
-                region = self.infer(ky0, ky1, kx0, kx1)
-                wx = _axis_weights(kx0 * s, kx1 * s, band, first_col, last_col)
-                acc = region * (wy[:, None] * wx[None, :])[:, :, None]
-                del region  # the model's output buffer: free it before the next tile
+                acc = self.infer(ky0, ky1, kx0, kx1)
+                if not acc.flags.writeable:
+                    acc = acc.copy()
+                # Weighted in place: the tile function's output is ours to overwrite.
+                acc *= wy[:, None, None]
+                acc *= _axis_weights(kx0 * s, kx1 * s, band, first_col, last_col)[None, :, None]
                 kh, kw = acc.shape[:2]
                 if right_band is not None:
                     acc[:, :band] += right_band

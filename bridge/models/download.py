@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
-import ipaddress
 import json
 import os
 import shutil
@@ -40,6 +39,7 @@ from typing import Any, Protocol
 
 from bridge import __version__
 from bridge.errors import BridgeError, Cancelled
+from bridge.net import is_loopback
 
 ProgressFn = Callable[[int, int | None], None]
 CHUNK = 1 << 20
@@ -73,20 +73,9 @@ class Downloaded:
     resumed: bool
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str) -> None:
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname)):
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname)):
         return
     raise DownloadRefused(f"refusing to download from {url!r}: only https is allowed", url=url)
 

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import Settings, load_settings
-from bridge.errors import BridgeError, InvalidInput, ModelError, ModelMissing, NotFound
+from bridge.errors import InvalidInput, InvalidParams, ModelError, ModelMissing, NotFound
 from bridge.models import download as dl
 from bridge.models.registry import ID_PATTERN, ModelEntry, Registry, builtin_registry
 
@@ -66,6 +66,11 @@ log = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int | None], None]
 _PURPOSE_TASK = {"SR": "upscale", "Restoration": "denoise", "FaceSR": "restore-faces",
                  "Inpainting": "inpaint"}
+
+
+def _megabytes(size: int) -> str:
+    mb = size / 1e6
+    return f"{mb:.0f} MB" if mb >= 10 else f"{mb:.2g} MB"
 
 
 def _now() -> str:
@@ -219,13 +224,41 @@ class ModelManager:
                 found.append(e)
         return sorted(found, key=lambda e: -e.priority)
 
+    def installed_for(self, task: str, kind: str) -> list[ModelEntry]:
+        """Installed models of a task, best first; ModelMissing naming the task's default
+        model and how to get it when there are none. `kind` names them for people
+        ("denoising model")."""
+        found = self.installed(task)
+        if found:
+            return found
+        default = next((e for e in self.registry if e.task == task and task in e.default_for),
+                       None)
+        hint = self._missing_hint(default) if default is not None else ""
+        raise ModelMissing(f"this needs a {kind} and none is installed"
+                           + (f": {hint}" if hint else ""),
+                           model=default.id if default else None, hint=hint)
+
+    def task_entry(self, model_id: str, task: str, kind: str, extra: tuple[str, ...] = ()) -> ModelEntry:
+        """The named model, which must be of this task (InvalidParams listing the choices,
+        `extra` first) and installed (ModelMissing)."""
+        try:
+            entry = self.entry(model_id)
+        except NotFound:
+            entry = None
+        if entry is None or entry.task != task:
+            known = ", ".join([*extra, *(e.id for e in self.registry if e.task == task)])
+            raise InvalidParams(f"'{model_id}' is not a {kind}; use one of: {known}",
+                                param="model") from None
+        self.require(entry.id)
+        return entry
+
     def is_installed(self, model_id: str) -> bool:
         entry = self.entry(model_id)
         return self._file_state(entry, self._read_manifest().get(entry.id))[0] == "installed"
 
     # -- getting models -----------------------------------------------------------------
     def _missing_hint(self, entry: ModelEntry) -> str:
-        size = f" ({entry.size / 1e6:.0f} MB)" if entry.size else ""
+        size = f" ({_megabytes(entry.size)})" if entry.size else ""
         pull = (f"run `retouch-bridge models pull {entry.id}` to download it{size}"
                 if entry.url else "it has no download address")
         return (f"{pull}, or, with the file at hand, "
@@ -324,11 +357,11 @@ class ModelManager:
             if suffix not in entry.suffixes:
                 raise InvalidInput(f"{path.name}: model '{entry.id}' needs a "
                                    f"{' or '.join(entry.suffixes)} file")
-            self._check_content(path, entry)
-            target_name = entry.filename if suffix == Path(entry.filename).suffix.lower() \
-                else f"{entry.id}{suffix}"
             official = (entry.sha256 == sha) if entry.sha256 else (
                 entry.md5 == md5 if entry.md5 else False)
+            self._check_content(path, entry, official)
+            target_name = entry.filename if suffix == Path(entry.filename).suffix.lower() \
+                else f"{entry.id}{suffix}"
             if not official:
                 log.warning("imported %s as %s: its hash %s is not the official release's; "
                             "recorded as user-supplied", path.name, entry.id, sha)
@@ -362,8 +395,11 @@ class ModelManager:
         self._forget_loaded(entry.id)
         return dest
 
-    def _check_content(self, path: Path, entry: ModelEntry) -> None:
-        """The file holds the registry's architecture and scale (spandrel models only)."""
+    def _check_content(self, path: Path, entry: ModelEntry, official: bool) -> None:
+        """The file holds the registry's architecture and scale (spandrel models only).
+
+        A TorchScript archive is opened only when its bytes are the official release's.
+        """
         if entry.loader != "spandrel":
             if entry.loader == "onnx":
                 self._check_onnx(path)
@@ -371,7 +407,7 @@ class ModelManager:
         from bridge.models import runtime
 
         descriptor = runtime.describe_state_dict(
-            runtime.read_state_dict(path, allow_torchscript=False))
+            runtime.read_state_dict(path, allow_torchscript=official))
         arch, scale = descriptor.architecture.id, int(descriptor.scale)
         if arch != entry.architecture or scale != entry.scale:
             raise InvalidInput(
@@ -516,4 +552,4 @@ def default_manager() -> ModelManager:
         return _default
 
 
-__all__ = ["BridgeError", "ModelManager", "default_manager"]
+__all__ = ["ModelManager", "default_manager", "registry_from_env"]

@@ -277,6 +277,14 @@ def _is_oom(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
+def _finite(out: Any) -> bool:
+    import torch
+
+    # spandrel clamps outputs to [0, 1] (NaN passes a clamp): one sum finds any NaN or
+    # inf without a tile-sized boolean tensor.
+    return bool(out.sum(dtype=torch.float32).isfinite())
+
+
 def free_device_memory(device: Any) -> None:
     import torch
 
@@ -348,11 +356,11 @@ class LoadedModel:
         with self._lock:
             try:
                 out = self._forward(tile, call)
-                if not bool(torch.isfinite(out).all()):
+                if not _finite(out):
                     if self.dtype != torch.float32 and self.reload_fp32 is not None:
                         self._switch_to_fp32()
                         out = self._forward(tile, call)
-                    if not bool(torch.isfinite(out).all()):
+                    if not _finite(out):
                         raise ModelError(f"model {self.model_id} produced non-finite values")
                 return out[0].permute(1, 2, 0).float().cpu().numpy()
             except BridgeError:
@@ -367,7 +375,11 @@ class LoadedModel:
     def _forward(self, tile: np.ndarray, call: Callable[[Any, Any], Any] | None = None) -> Any:
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(tile.transpose(2, 0, 1)))[None]
+        if uses_channels_last(self.descriptor):
+            # HxWxC is already channels-last memory: a view, no copy.
+            x = torch.from_numpy(np.ascontiguousarray(tile))[None].permute(0, 3, 1, 2)
+        else:
+            x = torch.from_numpy(np.ascontiguousarray(tile.transpose(2, 0, 1)))[None]
         x = x.to(self.device, self.dtype)
         if call is None:
             return self.descriptor(x)
@@ -410,6 +422,16 @@ def estimated_bytes_per_pixel(model: LoadedModel) -> float:
 
 
 # -- loading ------------------------------------------------------------------------
+# Plain convolution stacks run markedly faster with channels-last memory (measured on CPU
+# with oneDNN: realesr-animevideov3 1.5-2x), and our tiles are HxWxC already. Only for
+# architectures known to use no stride-sensitive views.
+CHANNELS_LAST = frozenset({"Compact", "ESRGAN"})
+
+
+def uses_channels_last(descriptor: Any) -> bool:
+    return descriptor.architecture.id in CHANNELS_LAST
+
+
 def choose_dtype(descriptor: Any, device: Any) -> Any:
     import torch
 
@@ -438,6 +460,8 @@ def load_model(
         chosen = dtype or (choose_dtype(descriptor, device) if allow_half else torch.float32)
         descriptor.eval()
         descriptor.to(device, chosen)
+        if uses_channels_last(descriptor):
+            descriptor.model.to(memory_format=torch.channels_last)
         return descriptor
 
     try:
@@ -502,11 +526,36 @@ class ModelCache:
             return sum(m.nbytes for m in self._items.values())
 
 
-def working_budget(loaded: Any) -> int:
-    """Bytes one tile's forward may use on the model's device."""
+def working_budget(loaded: Any, manager: Any = None) -> int:
+    """Bytes one tile's forward may use: a share of what the device has free, and never
+    more than the manager's configured memory budget (RB_MEMORY_BUDGET_MB)."""
     import torch
 
+    settings = getattr(manager, "settings", None)
+    budget_mb = int(getattr(settings, "memory_budget_mb", 0) or 0)
     if loaded.device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(loaded.device)
-        return int(free * 0.6)
-    return int(min(4 << 30, max(1 << 30, system_memory_bytes() // 8)))
+        budget = int(free * 0.6)
+    else:
+        budget = int(min(4 << 30, max(1 << 30, system_memory_bytes() // 8)))
+    return min(budget, budget_mb << 20) if budget_mb > 0 else budget
+
+
+def run_tiles(loaded: Any, ctx: Any, src: np.ndarray, fn: Callable[[np.ndarray], np.ndarray],
+              scale: int, **options: Any) -> Any:
+    """`tile_process` through a loaded model for an operation: running out of memory even
+    at the smallest tile becomes OutOfMemory (507) with what to do, and the model's own
+    warnings (an fp16 fallback, say) reach the result. Returns the TileStats."""
+    from bridge.errors import OutOfMemory
+    from bridge.imaging.tiling import TilesExhausted, tile_process
+
+    try:
+        _, stats = tile_process(src, fn, scale, check_cancel=ctx.check_cancelled, **options)
+    except TilesExhausted as e:
+        raise OutOfMemory(
+            f"not enough {loaded.device.type.upper()} memory for {loaded.model_id} even in "
+            f"{e.side}px tiles; close other GPU applications or set RB_DEVICE=cpu") from e
+    for message in loaded.warnings:
+        if message not in ctx.warnings:
+            ctx.warn(message)
+    return stats

@@ -34,12 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from bridge.errors import InvalidParams, ModelMissing, NotFound, OutOfMemory
+from bridge.errors import InvalidParams
 from bridge.imaging.depth import to_float
 from bridge.imaging.geometry import Bounds
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
-from bridge.models.runtime import working_budget
+from bridge.models.runtime import run_tiles, working_budget
 from bridge.ops.base import Layer, OpContext, Operation, OpResult, full_layer
 from bridge.ops.params import Param, ParamSchema
 
@@ -56,43 +56,18 @@ QF_CROPS, QF_CROP = 5, 256
 # -- models -------------------------------------------------------------------------
 def resolve_model(params: dict[str, Any], manager: Any, source_format: str | None = None) -> Any:
     name = params["model"]
-    if name == "auto":
-        installed = manager.installed(TASK)
-        if not installed:
-            default = next((e for e in manager.entries() if TASK in e.default_for
-                            and e.task == TASK), None)
-            hint = ""
-            if default is not None:
-                try:
-                    manager.require(default.id)
-                except ModelMissing as e:
-                    hint = str(e.details.get("hint", ""))
-            raise ModelMissing("denoising needs a denoising model and none is installed"
-                               + (f": {hint}" if hint else ""),
-                               model=default.id if default else None, hint=hint)
-        if source_format == "jpeg":
-            jpeg = [e for e in installed if e.architecture in QUALITY_ARCHS]
-            if jpeg:
-                return jpeg[0]
-        return installed[0]
-    try:
-        entry = manager.entry(name)
-    except NotFound:
-        entry = None
-    if entry is None or entry.task != TASK:
-        known = ", ".join(["auto", *(e.id for e in manager.entries() if e.task == TASK)])
-        raise InvalidParams(f"'{name}' is not a denoising model; use one of: {known}",
-                            param="model") from None
-    manager.require(entry.id)
-    return entry
+    if name != "auto":
+        return manager.task_entry(name, TASK, "denoising model", extra=("auto",))
+    installed = manager.installed_for(TASK, "denoising model")
+    if source_format == "jpeg":
+        jpeg = [e for e in installed if e.architecture in QUALITY_ARCHS]
+        if jpeg:
+            return jpeg[0]
+    return installed[0]
 
 
 def check(params: dict[str, Any], manager: Any) -> None:
     resolve_model(params, manager)
-
-
-def preflight(params: dict[str, Any], ctx: OpContext) -> None:
-    check(OPERATION.params.validate(params), ctx.models)
 
 
 # -- model calls --------------------------------------------------------------------
@@ -185,7 +160,6 @@ def _area(image: Image, mask: Mask | None, pad: int, align: int) -> Bounds:
 
 
 def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext) -> OpResult:
-    from bridge.imaging.tiling import TilesExhausted, tile_process
 
     if mask is not None:
         inside = mask.bounds.intersect(Bounds.of(image.extent))
@@ -223,23 +197,15 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
         blend_by = 1.0 if strength is None else float(strength)
     meta["strength"] = strength
     fn = tile_function(loaded, cc, call, blend_by, clip)
-    tile = params["tile"] or loaded.auto_tile(working_budget(loaded))
+    tile = params["tile"] or loaded.auto_tile(working_budget(loaded, ctx.models))
     out = np.empty((area.height, area.width, image.channels), image.pixels.dtype)
 
     def on_tile(done: int, total: int) -> None:
         ctx.progress(0.1 + 0.85 * done / total, f"tile {done} of {total}")
 
     ctx.progress(0.1, f"denoising with {entry.id}")
-    try:
-        _, stats = tile_process(src, fn, 1, out=out[:, :, :cc], tile=tile, pad=pad, blend=blend,
-                                progress=on_tile, check_cancel=ctx.check_cancelled, align=align)
-    except TilesExhausted as e:
-        raise OutOfMemory(
-            f"not enough {loaded.device.type.upper()} memory for {entry.id} even in "
-            f"{e.side}px tiles; close other GPU applications or set RB_DEVICE=cpu") from e
-    for message in loaded.warnings:
-        if message not in ctx.warnings:
-            ctx.warn(message)
+    stats = run_tiles(loaded, ctx, src, fn, 1, out=out[:, :, :cc], tile=tile, pad=pad,
+                      blend=blend, progress=on_tile, align=align)
     if image.has_alpha:
         out[:, :, -1] = image.alpha[rows, cols]
     meta.update({"architecture": loaded.architecture, "tile": tile, "tiles": stats.tiles,

@@ -12,7 +12,7 @@ import pkgutil
 from typing import Any
 
 import bridge.ops
-from bridge.errors import InvalidInput, UnknownOperation
+from bridge.errors import BridgeError, InvalidInput, UnknownOperation
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
 from bridge.ops.base import OpContext, Operation, OpResult
@@ -54,6 +54,8 @@ def prepare(op: Operation, image: Image, mask: Mask | None, params: Any,
     With a model manager, the operation's own early checks run too.
     """
     values = op.params.validate(params)
+    if models is not None and "model" not in (params or {}):
+        _apply_default_model(op, values, models)
     if op.mask == "none" and mask is not None:
         raise InvalidInput(f"operation '{op.name}' takes no mask")
     if op.mask == "required" and (mask is None or mask.is_empty):
@@ -67,6 +69,19 @@ def prepare(op: Operation, image: Image, mask: Mask | None, params: Any,
     return values
 
 
+def _apply_default_model(op: Operation, values: dict[str, Any], models: Any) -> None:
+    """The user's default model for this operation's task, when the request names none."""
+    defaults = getattr(getattr(models, "settings", None), "default_models", None)
+    if not defaults or "model" not in values or not op.models:
+        return
+    try:
+        task = models.entry(op.models[0]).task
+    except BridgeError:
+        return
+    if task in defaults:
+        values["model"] = defaults[task]
+
+
 def run_operation(
     name: str,
     image: Image,
@@ -75,8 +90,8 @@ def run_operation(
     ctx: OpContext | None = None,
 ) -> OpResult:
     op = get_operation(name)
-    values = prepare(op, image, mask, params)
     ctx = ctx or OpContext()
+    values = prepare(op, image, mask, params, ctx.models)
     ctx.progress(0.0, "starting")
     result = op.run(image, mask, values, ctx)
     if ctx.warnings:

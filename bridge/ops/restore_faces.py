@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.errors import InvalidParams, ModelMissing, NotFound
+from bridge.errors import InvalidParams
 from bridge.faces.detect import YUNET_ID, Face, detect_faces, resolve_detector
 from bridge.faces.paste import PastedFace, merge
 from bridge.faces.restore import FIDELITY_ARCHS, SAMPLING_ARCHS, FaceModel, restore_face
@@ -70,34 +70,11 @@ def resolve_model(params: dict[str, Any], manager: Any) -> Any:
     """The face model's registry entry, installed; InvalidParams / ModelMissing saying why not."""
     name = params["model"]
     if name == "auto":
-        installed = manager.installed(TASK)
-        if not installed:
-            default = next((e for e in manager.entries() if TASK in e.default_for
-                            and e.task == TASK), None)
-            hint = ""
-            if default is not None:
-                try:
-                    manager.require(default.id)
-                except ModelMissing as e:
-                    hint = str(e.details.get("hint", ""))
-            raise ModelMissing(
-                "restoring faces needs a face restoration model and none is installed"
-                + (f": {hint}" if hint else ""),
-                model=default.id if default else None, hint=hint)
-        entry = installed[0]
-    else:
-        try:
-            entry = manager.entry(name)
-        except NotFound:
-            entry = None
-        if entry is None or entry.task != TASK:
-            known = ", ".join(["auto", *(e.id for e in manager.entries() if e.task == TASK)])
-            raise InvalidParams(f"'{name}' is not a face restoration model; use one of: {known}",
-                                param="model") from None
-        manager.require(entry.id)
-        if params["fidelity"] is not None and entry.architecture not in FIDELITY_ARCHS:
-            raise InvalidParams(f"model '{entry.id}' has no fidelity setting; CodeFormer has one",
-                                param="fidelity")
+        return manager.installed_for(TASK, "face restoration model")[0]
+    entry = manager.task_entry(name, TASK, "face restoration model", extra=("auto",))
+    if params["fidelity"] is not None and entry.architecture not in FIDELITY_ARCHS:
+        raise InvalidParams(f"model '{entry.id}' has no fidelity setting; CodeFormer has one",
+                            param="fidelity")
     return entry
 
 
@@ -105,11 +82,6 @@ def check(params: dict[str, Any], manager: Any) -> None:
     """At submission: the face model and the detector are there."""
     resolve_model(params, manager)
     manager.require(YUNET_ID)
-
-
-def preflight(params: dict[str, Any], ctx: OpContext) -> None:
-    """Recipes: the same checks before any file is read."""
-    check(OPERATION.params.validate(params), ctx.models)
 
 
 # -- faces --------------------------------------------------------------------------

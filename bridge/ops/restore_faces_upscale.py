@@ -43,10 +43,6 @@ def check(params: dict[str, Any], manager: Any) -> None:
         upscale.resolve_model({**_upscale_params(params), "denoise": None}, manager)
 
 
-def preflight(params: dict[str, Any], ctx: OpContext) -> None:
-    check(OPERATION.params.validate(params), ctx.models)
-
-
 def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext) -> OpResult:
     scale = params["scale"]
     target = image.extent.scaled(scale)

@@ -45,6 +45,7 @@ from bridge.imaging.geometry import Bounds, Extent
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
 from bridge.ops.base import Layer, OpContext, Operation, OpResult, full_layer
+from bridge.ops.color_match import mix
 from bridge.ops.params import Param, ParamSchema
 
 
@@ -212,7 +213,7 @@ def blemish_map(f: np.ndarray, coverage: np.ndarray, face: Face) -> np.ndarray:
         luma = f[:, :, 0]
         score = cv2.morphologyEx(luma, cv2.MORPH_BLACKHAT, kernel)
     else:
-        luma = f @ np.array([0.299, 0.587, 0.114], np.float32)
+        luma = mix(f, np.array([[0.299, 0.587, 0.114]], np.float32))[:, :, 0]
         red = f[:, :, 0] - luma
         score = cv2.morphologyEx(luma, cv2.MORPH_BLACKHAT, kernel) + \
             0.5 * cv2.morphologyEx(red, cv2.MORPH_TOPHAT, kernel)
@@ -315,9 +316,9 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
     return OpResult(layers, image.extent, meta)
 
 
-def preflight(params: dict[str, Any], ctx: OpContext) -> None:
-    """Before any work: the face detector model is there."""
-    resolve_detector(ctx, params["detector"] or None)
+def check(params: dict[str, Any], manager: Any) -> None:
+    """At submission: the face detector model is there."""
+    resolve_detector(manager, params["detector"] or None)
 
 
 PATH_PARAMS = ("detector",)
@@ -343,4 +344,5 @@ OPERATION = Operation(
     )),
     run=run,
     models=("yunet",),
+    check=check,
 )

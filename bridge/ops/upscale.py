@@ -24,11 +24,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bridge.errors import InvalidParams, NotFound, OutOfMemory
+from bridge.errors import InvalidParams, NotFound
 from bridge.imaging.geometry import Extent
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
-from bridge.models.runtime import working_budget
+from bridge.models.runtime import run_tiles, working_budget
 from bridge.ops.base import OpContext, Operation, OpResult, full_layer
 from bridge.ops.params import Param, ParamSchema
 
@@ -116,7 +116,6 @@ def _tile_fn(loaded: Any, channels: int, clip: bool):
 
 def _run_model(image: Image, target: Extent, entry: Any, params: dict[str, Any],
                ctx: OpContext, meta: dict[str, Any]) -> OpResult:
-    from bridge.imaging.tiling import TilesExhausted, tile_process
 
     ctx.progress(0.02, f"loading {entry.id}")
     loaded = ctx.models.load(entry.id, denoise=params["denoise"])
@@ -130,7 +129,7 @@ def _run_model(image: Image, target: Extent, entry: Any, params: dict[str, Any],
         ctx.warn("values above 1.0 (HDR) were clipped: the model works on 0..1")
     fn = _tile_fn(loaded, cc, clip)
     pad, blend = loaded.context
-    tile = params["tile"] or loaded.auto_tile(working_budget(loaded))
+    tile = params["tile"] or loaded.auto_tile(working_budget(loaded, ctx.models))
     out = np.empty((model_extent.height, model_extent.width, image.channels), image.pixels.dtype)
     end = 0.92 if direct else 0.8
 
@@ -138,17 +137,8 @@ def _run_model(image: Image, target: Extent, entry: Any, params: dict[str, Any],
         ctx.progress(0.05 + (end - 0.05) * done / total, f"tile {done} of {total}")
 
     ctx.progress(0.05, f"upscaling x{s} with {entry.id}")
-    try:
-        _, stats = tile_process(
-            image.color, fn, s, out=out[:, :, :cc], tile=tile, pad=pad, blend=blend,
-            progress=on_tile, check_cancel=ctx.check_cancelled)
-    except TilesExhausted as e:
-        raise OutOfMemory(
-            f"not enough {loaded.device.type.upper()} memory for {entry.id} even in "
-            f"{e.side}px tiles; close other GPU applications or set RB_DEVICE=cpu") from e
-    for message in loaded.warnings:
-        if message not in ctx.warnings:
-            ctx.warn(message)
+    stats = run_tiles(loaded, ctx, image.color, fn, s, out=out[:, :, :cc], tile=tile, pad=pad,
+                      blend=blend, progress=on_tile)
     if image.has_alpha:
         ctx.progress(end, "resampling alpha")
         resample_plane_into(image.alpha, out[:, :, -1], s)

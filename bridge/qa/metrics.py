@@ -1,8 +1,8 @@
 """Per-image QA measurements, cheap enough to take on every file of a batch.
 
-All measured on a copy downscaled to at most 512 px on the long side (the same
-scale for every image, so sharpness compares across sizes), except clipping,
-which counts every pixel strip by strip. When a subject stands out (alpha, or a
+Sharpness is measured on a copy downscaled to at most 512 px on the long side (the
+same scale for every image, so it compares across sizes), colour and the subject on
+a 256 px copy, and clipping on every pixel, strip by strip. When a subject stands out (alpha, or a
 backdrop), colour, lightness and clipping are measured on the subject only.
 - mean_lab, lightness: mean CIELAB colour and median L*, for the colour distance to
   the reference or to the batch's typical colour, and exposure;
@@ -28,6 +28,7 @@ from bridge.imaging.mask import content_bounds
 from bridge.ops.color_match import linear_to_lab, to_linear
 
 SIDE = 512
+STATS_SIDE = 256
 STRIP_PIXELS = 1 << 22
 
 
@@ -49,7 +50,6 @@ def clipping(image: Image, subject: np.ndarray | None = None) -> tuple[float, fl
     count as blown-out highlights.
     """
     px = image.pixels
-    top = 1.0 if px.dtype.kind == "f" else np.iinfo(px.dtype).max
     n = image.color_channels
     h, w = image.height, image.width
     rows = max(1, STRIP_PIXELS // max(1, w * n))
@@ -63,11 +63,25 @@ def clipping(image: Image, subject: np.ndarray | None = None) -> tuple[float, fl
         if subject is not None and cols_idx is not None:
             rows_idx = (np.arange(y, y + strip.shape[0]) * subject.shape[0]) // max(h, 1)
             visible &= subject[rows_idx[:, None], cols_idx[None, :]]
-        low += int(((strip <= 0).any(axis=-1) & visible).sum())
-        high += int(((strip >= top).any(axis=-1) & visible).sum())
-        total += int(visible.sum())
+        is_low, is_high = _ends(strip)
+        low += int(np.count_nonzero(is_low & visible))
+        high += int(np.count_nonzero(is_high & visible))
+        total += int(np.count_nonzero(visible))
     total = max(1, total)
     return low / total, high / total
+
+
+def _ends(strip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of pixels with any channel at 0, and at full scale."""
+    if strip.dtype.kind == "f":
+        return (strip <= 0).any(axis=-1), (strip >= 1.0).any(axis=-1)
+    top = int(np.iinfo(strip.dtype).max)
+    n = strip.shape[2]
+    strip = np.ascontiguousarray(strip)
+    # cv2.inRange tests every channel in one pass (the numpy way takes three).
+    not_low = cv2.inRange(strip, (1,) * n, (top,) * n)
+    not_high = cv2.inRange(strip, (0,) * n, (top - 1,) * n)
+    return not_low == 0, not_high == 0
 
 
 def subject_mask(small: np.ndarray, has_alpha: bool) -> np.ndarray | None:
@@ -98,7 +112,8 @@ def margins(inside: np.ndarray) -> dict[str, float]:
 def measure(image: Image) -> dict[str, Any]:
     """Metrics of one output; colour, lightness and clipping are taken over the subject
     when one stands out from the backdrop, else over the whole image."""
-    small = small_copy(image)
+    sharp_copy = small_copy(image)
+    small = small_copy(Image(sharp_copy), STATS_SIDE)  # colour statistics need fewer pixels
     inside = subject_mask(small, image.has_alpha)
     colour = small[:, :, : image.color_channels]
     lin = to_linear(colour)
@@ -110,7 +125,7 @@ def measure(image: Image) -> dict[str, Any]:
         keep = to_uint8(small[:, :, -1]).reshape(-1) >= 128
     if keep is not None and keep.any():
         lab = lab[keep]
-    grey = to_uint8(colour)
+    grey = to_uint8(sharp_copy[:, :, : image.color_channels])
     grey = grey[:, :, 0] if grey.shape[2] == 1 else cv2.cvtColor(
         np.ascontiguousarray(grey), cv2.COLOR_RGB2GRAY)
     sharpness = float(cv2.Laplacian(grey, cv2.CV_32F).var())

@@ -26,9 +26,9 @@ JSON: `{"name": ..., "output": {...}, "steps": [{"op": ..., "params": {...}}]}`.
 
 Validation, before the first pixel is touched (`load_recipe`, `parse_recipe`, then
 `check_recipe`): an unknown operation, an unknown or bad parameter (each
-operation's ParamSchema), and what an operation's module checks in its optional
-`preflight(params, ctx)` hook (a model that is not installed, a reference file
-that does not exist, parameters that contradict each other). Errors name the step.
+operation's ParamSchema), and each operation's own early check (Operation.check,
+with the model manager: a model that is not installed, a reference file that does
+not exist, parameters that contradict each other). Errors name the step.
 
 File parameters (those an operation module lists in `PATH_PARAMS`, such as
 color-match's `reference`) are resolved against the recipe file's folder. The

@@ -14,7 +14,7 @@ from typing import Any
 
 from bridge.errors import BridgeError, InvalidParams
 from bridge.imaging.formats import FORMATS
-from bridge.ops.base import OpContext, Operation
+from bridge.ops.base import Operation
 from bridge.ops.registry import get_operation
 from bridge.paths import user_path
 
@@ -102,10 +102,6 @@ def path_params(op: Operation) -> tuple[str, ...]:
     return tuple(getattr(module, "PATH_PARAMS", ()))
 
 
-def preflight_hook(op: Operation) -> Any:
-    return getattr(sys.modules.get(op.run.__module__), "preflight", None)
-
-
 @contextmanager
 def in_step(index: int, op: str) -> Iterator[None]:
     """Errors raised inside name the step they belong to, keeping their class and details."""
@@ -188,9 +184,16 @@ def _step(index: int, raw: Any, base_dir: Path | None) -> Step:
         params = op.params.validate({**nested, **inline})
         for key in path_params(op):
             value = params.get(key)
-            if value and value != REFERENCE_PLACEHOLDER:
+            if value and value != REFERENCE_PLACEHOLDER and _is_path(value):
                 params[key] = _resolve_path(key, value, base_dir)
         return Step(name, params)
+
+
+def _is_path(value: str) -> bool:
+    """A file name rather than a model id: it has a folder or an extension (`u2net` is an id,
+    `looks/ref.jpg` and `matte.onnx` are files)."""
+    p = Path(value)
+    return len(p.parts) > 1 or bool(p.suffix) or value.startswith("~")
 
 
 def _resolve_path(key: str, value: str, base_dir: Path | None) -> str:
@@ -232,15 +235,22 @@ def _output(raw: Any) -> OutputSpec:
 
 
 # -- checks that need the machine ------------------------------------------------------
-def check_recipe(recipe: Recipe, ctx: OpContext | None = None) -> None:
-    """Everything knowable before work: placeholders filled, models present, files readable."""
-    ctx = ctx or OpContext()
+def check_recipe(recipe: Recipe, models: Any = None) -> None:
+    """Everything knowable before work: placeholders filled, models present, files readable.
+
+    Each step's operation runs its own early check (Operation.check) with the model
+    manager (`models`; the default manager when None).
+    """
     if recipe.uses_reference:
         raise InvalidParams("this recipe uses '@reference': give a reference image "
                             "(batch --reference FILE, or the 'reference' part over HTTP)")
     for i, step in enumerate(recipe.steps):
         op = get_operation(step.op)
-        hook = preflight_hook(op)
-        if hook is not None:
-            with in_step(i, step.op):
-                hook(step.params, ctx)
+        if op.check is None:
+            continue
+        if models is None:
+            from bridge.models.manager import default_manager
+
+            models = default_manager()
+        with in_step(i, step.op):
+            op.check(step.params, models)

@@ -22,10 +22,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.errors import InvalidInput, InvalidParams, UnsupportedFormat
+from bridge.errors import InvalidInput, InvalidParams
 from bridge.imaging import codecs
 from bridge.imaging.image import Image
-from bridge.ops.base import OpContext, OpResult
+from bridge.ops.base import OpResult
 from bridge.recipes.recipe import Recipe, check_recipe, parse_recipe
 from bridge.recipes.runner import run_recipe
 from bridge.server import transport
@@ -34,15 +34,6 @@ from bridge.server.state import STATE, ServerState
 
 TEXT_PARTS = {"recipe", "raw", "priority"}
 BINARY_PARTS = {"image", "icc", "reference"}
-TEXT_LIMIT = 1 << 20
-
-
-async def _read_parts(request: web.Request, max_body: int) -> tuple[dict[str, str],
-                                                                  dict[str, bytearray]]:
-    if request.content_type != "multipart/form-data":
-        raise UnsupportedFormat("send multipart/form-data with 'recipe' and 'image' parts")
-    form = await transport.read_form(request, max_body, texts=TEXT_PARTS, blobs=BINARY_PARTS)
-    return form.texts, form.blobs
 
 
 def store_reference(data: bytes | bytearray, cache_dir: Path) -> Path:
@@ -92,7 +83,7 @@ def _prepare(st: ServerState, texts: dict[str, str], blobs: dict[str, bytearray]
     if blobs.get("reference"):
         recipe = recipe.with_reference(store_reference(blobs["reference"],
                                                        st.settings.cache_dir))
-    check_recipe(recipe, OpContext(models=st.manager, max_pixels=st.settings.max_pixels))
+    check_recipe(recipe, st.manager())
     image = _decode_image(blobs, texts.get("raw"), st.settings.max_pixels)
     return recipe, image
 
@@ -100,7 +91,9 @@ def _prepare(st: ServerState, texts: dict[str, str], blobs: dict[str, bytearray]
 async def run_recipe_route(request: web.Request) -> web.Response:
     """Run a recipe on one image (multipart: recipe, image, raw, icc, reference, priority). Answers 202."""
     st = request.app[STATE]
-    texts, blobs = await _read_parts(request, st.settings.max_body_mb << 20)
+    form = await transport.read_form(request, st.settings.max_body_mb << 20,
+                                     texts=TEXT_PARTS, blobs=BINARY_PARTS)
+    texts, blobs = form.texts, form.blobs
     if not texts.get("recipe", "").strip():
         raise InvalidInput("the 'recipe' part (TOML or JSON) is missing or empty")
     if not blobs.get("image"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import signal
 import sys
@@ -14,6 +13,7 @@ from aiohttp import web
 
 import bridge
 from bridge.config import Settings
+from bridge.net import is_loopback
 from bridge.pairing import load_or_create_token
 from bridge.server import routes
 from bridge.server.openapi import openapi
@@ -72,15 +72,6 @@ async def _expire_forever(st: ServerState) -> None:
     while True:
         await asyncio.sleep(EXPIRY_INTERVAL_S)
         st.queue.expire()
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(settings: Settings, on_ready: Callable[[str], None] | None = None) -> None:

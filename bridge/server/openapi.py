@@ -39,6 +39,10 @@ PIXELS = {
                              "application/octet-stream")},
 }
 
+# Endpoints that start work and answer at once with 202 Accepted.
+ACCEPTED = {("POST", "/v1/jobs"), ("POST", "/v1/models/{id}/pull"), ("POST", "/v1/psd/apply"),
+            ("POST", "/v1/recipes/run")}
+
 FORMAT_PARAMS = [
     {"name": "format", "in": "query", "schema": {"enum": ["png", "tiff", "jpeg", "webp", "raw"]}},
     {"name": "quality", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
@@ -70,8 +74,7 @@ def _responses(method: str, path: str) -> dict[str, Any]:
         ok = {"description": "PNG preview", "content": {"image/png": {}}}
     else:
         ok = {"description": "JSON", "content": {"application/json": {"schema": {"type": "object"}}}}
-    status = "202" if (method, path) in (("POST", "/v1/jobs"), ("POST", "/v1/models/{id}/pull")) \
-        else "200"
+    status = "202" if (method, path) in ACCEPTED else "200"
     return {status: ok, **errors}
 
 

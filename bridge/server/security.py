@@ -7,7 +7,6 @@ then Origin (a page in the user's browser), then the token.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from fnmatch import fnmatchcase
@@ -15,6 +14,7 @@ from fnmatch import fnmatchcase
 from aiohttp import web
 
 from bridge.errors import BridgeError, disk_full, is_disk_full, is_out_of_memory
+from bridge.net import is_loopback
 from bridge.pairing import token_matches
 
 log = logging.getLogger("bridge.server")
@@ -44,15 +44,6 @@ def host_name(host_header: str) -> str:
     return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
 
 
-def is_loopback_name(name: str) -> bool:
-    if name.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 class Guard:
     def __init__(self, token: str, port: int, extra_hosts: Iterable[str] = (),
                  extra_origins: Iterable[str] = ()) -> None:
@@ -63,7 +54,7 @@ class Guard:
 
     def host_ok(self, request: web.Request) -> bool:
         name = host_name(request.headers.get("Host", "")).lower()
-        return is_loopback_name(name) or name in self.extra_hosts
+        return is_loopback(name) or name in self.extra_hosts
 
     def origin_ok(self, request: web.Request) -> bool:
         origin = request.headers.get("Origin")

@@ -218,6 +218,8 @@ def test_custom_models_get_an_entry_that_persists(tmp_path: Path) -> None:
 
 def test_other_architectures_import_and_load(tmp_path: Path) -> None:
     m = manager()
+    # CodeFormer is found only once spandrel_extra_arches is installed in spandrel's
+    # registry, which the runtime does on first use.
     cases = [("scunet-real-psnr", tm.scunet(), ".pth"), ("fbcnn-color", tm.fbcnn(), ".safetensors"),
              ("RestoreFormer", tm.restoreformer(), ".pth"),
              ("CodeFormer", tm.codeformer(), ".safetensors")]
@@ -239,6 +241,23 @@ def test_gfpgan_imports_and_loads(tmp_path: Path) -> None:
     m = manager()
     m.import_file(path, as_id="GFPGANv1.4")
     assert m.load("GFPGANv1.4").architecture == "GFPGAN"
+
+
+def test_torchscript_files_load_only_with_the_official_checksum(tmp_path: Path) -> None:
+    from spandrel.architectures.Compact import Compact
+
+    path = tmp_path / "traced.pt"
+    module = Compact(num_feat=8, num_conv=2, upscale=4).eval()
+    torch.jit.save(torch.jit.trace(module, torch.rand(1, 3, 8, 8)), str(path))
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    entries = [dataclasses.replace(e, filename="anime.pt", sha256=sha)
+               if e.id == "realesr-animevideov3" else e for e in builtin_registry()]
+    m = manager(Registry(entries))
+    m.import_file(path, as_id="realesr-animevideov3")
+    assert m.state("realesr-animevideov3")["official"] is True
+    assert m.load("realesr-animevideov3").architecture == "Compact"
+    with pytest.raises(ModelError, match="TorchScript"):
+        manager().import_file(path, as_id="realesr-animevideov3")  # not the official bytes
 
 
 # -- verify, remove -------------------------------------------------------------------------

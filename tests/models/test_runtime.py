@@ -72,13 +72,6 @@ def test_real_layouts_are_detected(tmp_path: Path, build, arch, scale, purpose, 
         arch, scale, purpose)
 
 
-def test_codeformer_needs_and_gets_the_extra_architectures(tmp_path: Path) -> None:
-    path = tm.save(tm.codeformer(), tmp_path / "codeformer.safetensors")
-    assert runtime.install_extra_arches()
-    descriptor = runtime.describe_state_dict(runtime.read_state_dict(path))
-    assert descriptor.architecture.id == "CodeFormer"
-
-
 def test_receptive_radius() -> None:
     def radius(checkpoint) -> int | None:
         return runtime.receptive_radius(runtime.describe_state_dict(tm.flat(checkpoint)))

@@ -188,7 +188,7 @@ def test_float_images_are_not_clipped():
 def test_missing_reference_is_a_clear_parameter_error(tmp_path):
     params = cm.OPERATION.params.validate({"reference": str(tmp_path / "nope.jpg")})
     with pytest.raises(InvalidParams) as e:
-        cm.preflight(params, OpContext())
+        cm.check(params, None)
     assert e.value.details["param"] == "reference"
     with pytest.raises(InvalidParams):
         run_operation("color-match", Image(data.astronaut()), None, params)

@@ -22,7 +22,6 @@ from bridge.imaging.geometry import Bounds
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
 from bridge.models.manager import ModelManager
-from bridge.ops import restore_faces
 from bridge.ops.base import CancelToken, OpContext
 from bridge.ops.registry import get_operation, prepare, run_operation
 from tests.faces.support import hopper, new_manager, shared_or_skip
@@ -203,8 +202,6 @@ def test_models_are_checked_when_the_job_is_submitted(models, tmp_path) -> None:
         prepare(op, image, None, {}, empty)
     assert none.value.details["model"] == "GFPGANv1.4"
     assert "models pull GFPGANv1.4" in none.value.details["hint"]
-    with pytest.raises(ModelMissing):  # the same through a recipe's preflight
-        restore_faces.preflight({}, OpContext(models=empty))
     empty.import_file(tm.save(tm.restoreformer(), tmp_path / "rf.pth"), as_id="RestoreFormer")
     with pytest.raises(ModelMissing) as no_detector:
         prepare(op, image, None, {}, empty)

@@ -13,8 +13,8 @@ from bridge.errors import ModelMissing
 from bridge.faces.detect import YUNET_FILE, detect_faces
 from bridge.imaging.codecs import read_image
 from bridge.imaging.image import Image
+from bridge.models.manager import default_manager
 from bridge.ops import skin_retouch as sr
-from bridge.ops.base import OpContext
 from bridge.ops.registry import run_operation
 from bridge.recipes.runner import flatten_result
 
@@ -197,7 +197,7 @@ def test_hopper_sample(yunet, shared_samples):
 def test_missing_model_is_reported_before_work(isolated_home):
     params = sr.OPERATION.params.validate({})
     with pytest.raises(ModelMissing) as e:
-        sr.preflight(params, OpContext())
+        sr.check(params, default_manager())
     assert e.value.details["model"] == "yunet" and "hint" in e.value.details
 
 

@@ -12,7 +12,6 @@ from PIL import ImageCms
 from bridge.errors import InvalidInput, InvalidParams, ModelMissing
 from bridge.imaging.image import Image
 from bridge.ops import standardize as st
-from bridge.ops.base import OpContext
 from bridge.ops.registry import run_operation
 from tests.batch.products import object_box, photo_product, product_image
 from tests.support.images import adobe_rgb_like_profile
@@ -159,20 +158,44 @@ def test_nothing_but_backdrop_is_a_clear_error():
 def test_parameter_checks_before_work():
     params = st.OPERATION.params.validate({"background": "transparent", "format": "jpeg"})
     with pytest.raises(InvalidParams):
-        st.preflight(params, OpContext())
+        st.check(params, None)
     with pytest.raises(InvalidParams):
-        st.preflight(st.OPERATION.params.validate({"canvas_width": 0}), OpContext())
+        st.check(st.OPERATION.params.validate({"canvas_width": 0}), None)
     with pytest.raises(InvalidParams):
         st.OPERATION.params.validate({"background": "white"})
 
 
-def test_matte_engines_without_background_removal():
-    if st.remove_background_available():
-        pytest.skip("remove-background is installed in this build")
-    params = st.OPERATION.params.validate({"matte": "rembg"})
+@pytest.fixture(scope="module")
+def tiny_matte_model(tmp_path_factory):
+    from tests.inpaint.support import cached_model
+    from tests.inpaint.tiny import write_u2net_like_onnx
+
+    return cached_model(tmp_path_factory, "u2net-like.onnx", write_u2net_like_onnx)
+
+
+def test_rembg_matte_through_the_remove_background_operation(tiny_matte_model):
+    # The tiny u2net-like model mattes by brightness: a bright object on a dark ground.
+    src = np.full((120, 160, 3), 12, np.uint8)
+    src[30:90, 50:120] = 230
+    params = {"matte": "rembg", "matte_model": str(tiny_matte_model), "margin": 0.0,
+              "canvas_width": 140, "canvas_height": 120}
+    st.check(st.OPERATION.params.validate(params), None)
+    result = run_operation("standardize", Image(src), None, params)
+    assert result.metadata["matte"] == "rembg"
+    direct = run_operation("remove-background", Image(src), None,
+                           {"model": str(tiny_matte_model)}).primary
+    full = np.zeros((120, 160), np.uint8)
+    full[direct.bounds.slices] = direct.mask
+    x0, y0, x1, y1 = content_box(full > st.SUBJECT_ALPHA)
+    assert result.metadata["subject"] == [x0, y0, x1 - x0, y1 - y0]
+    out = result.primary.image.pixels
+    assert out.shape == (120, 140, 3) and np.abs(out[60, 70].astype(int) - 230).max() <= 3
+
+
+def test_a_missing_background_model_is_named_or_replaced(isolated_home):
     with pytest.raises(ModelMissing):
-        st.preflight(params, OpContext())
+        st.check(st.OPERATION.params.validate({"matte": "rembg"}), None)
     auto = run_operation("standardize", Image(product_image()), None,
                          {"canvas_width": 100, "canvas_height": 100})
     assert auto.metadata["matte"] == "border-color"
-    assert any("border-colour" in w for w in auto.metadata["warnings"])
+    assert any("not installed" in w for w in auto.metadata["warnings"])

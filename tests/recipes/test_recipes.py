@@ -86,7 +86,7 @@ def test_bad_recipes_are_refused_with_the_step_named(text, error, fragment, deta
 def test_missing_model_and_missing_files_are_found_before_work(tmp_path):
     recipe = parse_recipe('{"steps": [{"op": "passthrough"}, {"op": "skin-retouch"}]}')
     with pytest.raises(ModelMissing) as e:
-        check_recipe(recipe, OpContext())
+        check_recipe(recipe)
     assert e.value.details["model"] == "yunet" and e.value.details["step"] == 2
     assert "step 2 (skin-retouch)" in e.value.message
     recipe = parse_recipe(json.dumps({"steps": [{"op": "color-match", "reference":
@@ -110,6 +110,12 @@ def test_file_parameters_resolve_against_the_recipe_folder(tmp_path):
     assert recipe.steps[0].params["reference"] == str(tmp_path / "looks" / "ref.png")
     assert recipe.reference_path() == str(tmp_path / "looks" / "ref.png")
     check_recipe(recipe)
+    # Model ids are not files; model files are.
+    path.write_text('[[steps]]\nop = "standardize"\nmatte_model = "isnet-general-use"\n'
+                    '[[steps]]\nop = "standardize"\nmatte_model = "mattes/mine.onnx"\n')
+    steps = load_recipe(path).steps
+    assert steps[0].params["matte_model"] == "isnet-general-use"
+    assert steps[1].params["matte_model"] == str(tmp_path / "mattes" / "mine.onnx")
     # Over HTTP there is no folder to resolve against.
     with pytest.raises(InvalidParams, match="relative path"):
         parse_recipe('{"steps": [{"op": "color-match", "reference": "ref.png"}]}')

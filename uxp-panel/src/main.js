@@ -133,16 +133,27 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
       for (const el of all("[data-param]", section)) setHidden(el, !(el.getAttribute("data-param") in props));
     }
     const up = ops.upscale && ops.upscale.params && ops.upscale.params.properties;
-    if (up && up.model && Array.isArray(up.model.enum)) {
-      const menu = $("model-menu");
-      menu.innerHTML = "";
-      for (const name of up.model.enum) {
-        const item = document.createElement("sp-menu-item");
-        item.setAttribute("value", name);
-        item.textContent = name === "lanczos" ? "Lanczos (no AI)" : name;
-        if (name === up.model.default) item.setAttribute("selected", "");
-        menu.appendChild(item);
-      }
+    if (up && up.model) fillModelMenu(up.model, caps.models || []);
+  }
+
+  /** Upscale engines: the schema's own choices, else auto, Lanczos and the registry's SR models. */
+  function fillModelMenu(schema, models) {
+    const choices = Array.isArray(schema.enum)
+      ? schema.enum.map((name) => ({ name, installed: true }))
+      : [{ name: "auto", installed: true }, { name: "lanczos", installed: true },
+        ...models.filter((m) => m.task === "upscale")
+          .map((m) => ({ name: m.id, title: m.title, installed: m.state === "installed" }))];
+    const menu = $("model-menu");
+    menu.innerHTML = "";
+    for (const choice of choices) {
+      const item = document.createElement("sp-menu-item");
+      item.setAttribute("value", choice.name);
+      const label = choice.name === "lanczos" ? "Lanczos (no AI)"
+        : choice.name === "auto" ? "Best installed model" : (choice.title || choice.name);
+      // A missing model stays selectable: running it offers the download.
+      item.textContent = choice.installed ? label : `${label} (download)`;
+      if (choice.name === (schema.default || "lanczos")) item.setAttribute("selected", "");
+      menu.appendChild(item);
     }
   }
 
