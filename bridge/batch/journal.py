@@ -79,9 +79,7 @@ class Journal:
             if not is_disk_full(e):
                 raise
             # Without its journal a batch cannot resume safely: stop here, say how to go on.
-            raise DiskFull(f"the disk holding {self.out_dir} is full: the batch stopped. Free "
-                           "some space and run the same command again to resume; finished "
-                           "files are kept") from None
+            raise disk_full_stop(self.out_dir) from None
 
     def close(self) -> None:
         if self._fh is not None:
@@ -134,6 +132,11 @@ class Journal:
         if self._lock_fh is not None:
             self._lock_fh.close()
             self._lock_fh = None
+
+
+def disk_full_stop(out_dir: Path) -> DiskFull:
+    return DiskFull(f"the disk holding {out_dir} is full: the batch stopped. Free some space "
+                    "and run the same command again to resume; finished files are kept")
 
 
 def remove_stale_temporaries(out_dir: Path) -> int:

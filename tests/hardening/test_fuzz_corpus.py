@@ -57,12 +57,10 @@ def test_raw(path):
 
 @pytest.mark.parametrize("path", cases("recipe"))
 def test_recipe(path):
-    from bridge.ops.base import OpContext
     from bridge.recipes import check_recipe, parse_recipe
 
     text = path.read_bytes().decode("utf-8", "surrogatepass")
-    contract("recipe", path.read_bytes(), lambda: check_recipe(
-        parse_recipe(text, base_dir=None), OpContext(max_pixels=2_000_000)))
+    contract("recipe", path.read_bytes(), lambda: check_recipe(parse_recipe(text, base_dir=None)))
 
 
 @pytest.mark.parametrize("with_mask", [False, True])

@@ -316,7 +316,7 @@ def test_recipes(text: str) -> None:
 
     def run() -> None:
         recipe = parse_recipe(text, base_dir=None, source="fuzz")
-        check_recipe(recipe, OpContext(max_pixels=MAX_PIXELS))
+        check_recipe(recipe)
 
     contract("recipe", text.encode("utf-8", "surrogatepass"), run, suffix=".txt")
 
