@@ -5,6 +5,8 @@ Every layer raises these; the server turns them into JSON, the CLI into one line
 
 from __future__ import annotations
 
+import errno
+
 
 class BridgeError(Exception):
     status = 500
@@ -79,6 +81,11 @@ class OutOfMemory(BridgeError):
     code = "out_of_memory"
 
 
+class DiskFull(BridgeError):
+    status = 507
+    code = "disk_full"
+
+
 def status_for_code(code: str) -> int:
     """The HTTP status of an error code, for errors that crossed a thread as JSON."""
     stack: list[type[BridgeError]] = [BridgeError]
@@ -88,3 +95,29 @@ def status_for_code(code: str) -> int:
             return cls.status
         stack.extend(cls.__subclasses__())
     return 500
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether an exception means an allocation failed: Python's MemoryError, and the
+    libraries' own ways to say it, which are not MemoryErrors (OpenCV's cv2.error
+    "Insufficient memory", torch's OutOfMemoryError and CPU allocator RuntimeError)."""
+    if isinstance(error, MemoryError):
+        return True
+    module = type(error).__module__ or ""
+    text = str(error)
+    if module.startswith("cv2"):
+        return "Insufficient memory" in text
+    if module.startswith("torch") or isinstance(error, RuntimeError):
+        return (type(error).__name__ == "OutOfMemoryError" or "out of memory" in text.lower()
+                or "can't allocate memory" in text)
+    return False
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether a write failed for want of space (or a file-size limit), not for a bug."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def disk_full(error: OSError) -> DiskFull:
+    where = f" while writing {error.filename}" if error.filename else ""
+    return DiskFull(f"the disk is full{where} ({error.strerror}); free some space and try again")

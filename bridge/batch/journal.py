@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bridge.batch.plan import STATE_DIR
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, DiskFull, is_disk_full
 
 JOURNAL = "journal.jsonl"
 # The temporary names codecs.write_image uses: ".<name>.<8 hex>.tmp".
@@ -71,26 +71,43 @@ class Journal:
 
     def append(self, record: dict[str, Any]) -> None:
         assert self._fh is not None, "journal not open"
-        self._fh.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            self._fh.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as e:
+            if not is_disk_full(e):
+                raise
+            # Without its journal a batch cannot resume safely: stop here, say how to go on.
+            raise disk_full_stop(self.out_dir) from None
 
     def close(self) -> None:
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            try:
+                fh.close()
+            except OSError as e:  # a full disk: what did not reach it is redone on resume
+                if not is_disk_full(e):
+                    raise
 
     def compact(self, header: dict[str, Any]) -> None:
-        """Rewrite with the header and the latest record per input, atomically."""
+        """Rewrite with the header and the latest record per input, atomically.
+
+        On a full disk the journal stays as appended (a resume reads it just as well)."""
         latest = self.latest()
         tmp = self.dir / f".{JOURNAL}.{secrets.token_hex(4)}.tmp"
-        with tmp.open("x", encoding="utf-8") as fh:
-            fh.write(json.dumps({"type": "batch", "at": time.time(), **header}) + "\n")
-            for rec in latest.values():
-                fh.write(json.dumps(rec, separators=(",", ":"), default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with tmp.open("x", encoding="utf-8") as fh:
+                fh.write(json.dumps({"type": "batch", "at": time.time(), **header}) + "\n")
+                for rec in latest.values():
+                    fh.write(json.dumps(rec, separators=(",", ":"), default=str) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            if not is_disk_full(e):
+                raise
 
     # -- one batch at a time ------------------------------------------------------------
     def lock(self) -> None:
@@ -115,6 +132,11 @@ class Journal:
         if self._lock_fh is not None:
             self._lock_fh.close()
             self._lock_fh = None
+
+
+def disk_full_stop(out_dir: Path) -> DiskFull:
+    return DiskFull(f"the disk holding {out_dir} is full: the batch stopped. Free some space "
+                    "and run the same command again to resume; finished files are kept")
 
 
 def remove_stale_temporaries(out_dir: Path) -> int:

@@ -48,6 +48,8 @@ def find_inputs(in_dir: Path, out_dir: Path) -> list[str]:
         for name in sorted(files):
             if name.startswith(".") or Path(name).suffix.lower() not in INPUT_SUFFIXES:
                 continue
+            if not (here / name).is_file():
+                continue  # a FIFO or a device (even behind a symlink) would never end reading
             found.append((here / name).relative_to(in_dir).as_posix())
     return sorted(found)
 
@@ -82,6 +84,8 @@ def plan(in_dir: Path, out_dir: Path, recipe: Recipe, inputs: list[str],
     in_dir, out_dir = in_dir.resolve(), out_dir.resolve()
     if in_dir == out_dir:
         raise InvalidParams("OUT_DIR must differ from IN_DIR: inputs are never overwritten")
+    if not (out_dir / STATE_DIR).resolve().is_relative_to(out_dir):
+        raise InvalidParams(f"{out_dir / STATE_DIR} is a symbolic link out of the output folder")
     fmt, quality = output_format(recipe)
     recorded = recorded or {}
     taken: dict[str, str] = {}  # lower-cased output -> input
@@ -104,6 +108,9 @@ def plan(in_dir: Path, out_dir: Path, recipe: Recipe, inputs: list[str],
                 out_rel = _disambiguate(out_rel, rel, taken)
         taken[out_rel.lower()] = rel
         dst = out_dir / out_rel
+        if not dst.resolve().is_relative_to(out_dir):
+            raise InvalidParams(f"the output for '{rel}' would be written outside the output "
+                                f"folder, through a symbolic link in {dst.parent}")
         if dst.resolve() in input_paths:
             raise InvalidParams(f"the output for '{rel}' would overwrite an input ({dst})")
         key = hashlib.sha1(rel.encode()).hexdigest()[:16]

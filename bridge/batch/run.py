@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import bridge
-from bridge.batch.journal import Journal, remove_stale_temporaries
+from bridge.batch.journal import Journal, disk_full_stop, remove_stale_temporaries
 from bridge.batch.plan import Task, find_inputs, plan
 from bridge.batch.progress import Progress
 from bridge.config import Settings, load_settings
@@ -131,6 +131,9 @@ def run_batch(in_dir: str | Path, recipe: Recipe, out_dir: str | Path, *,
             else:
                 summary.failed.append((record["input"],
                                        (record.get("error") or {}).get("message", "failed")))
+                if (record.get("error") or {}).get("code") == "disk_full":
+                    # Every file after this one would fail the same way: stop, to resume later.
+                    raise disk_full_stop(out_path)
 
         args = {"recipe": recipe.to_json(), "out_dir": str(out_path),
                 "max_pixels": settings.max_pixels, "qa": report}

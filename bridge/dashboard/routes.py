@@ -330,7 +330,10 @@ async def list_reports(request: web.Request) -> web.Response:
 async def get_report(request: web.Request) -> web.StreamResponse:
     """One report file (or a file its report links to, in a sub-folder)."""
     folder = reports_dir(_state(request)).resolve()
-    target = (folder / request.match_info["name"]).resolve()
+    try:
+        target = (folder / request.match_info["name"]).resolve()
+    except (ValueError, OSError):  # a NUL in the name, a symlink loop
+        raise NotFound(f"no report '{request.match_info['name']}'") from None
     if not target.is_relative_to(folder) or not target.is_file():
         raise NotFound(f"no report '{request.match_info['name']}'")
     ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"

@@ -18,6 +18,7 @@ from typing import Any
 
 from bridge.config import Settings
 from bridge.errors import InvalidParams
+from bridge.paths import user_path
 
 EDITABLE = ("port", "models_dir", "memory_budget_mb", "default_models")
 HELP = {
@@ -56,7 +57,7 @@ def saved_values(settings: Settings, data: dict[str, Any]) -> dict[str, Any]:
     now = running_values(settings, {})
     return {
         "port": int(data.get("port", now["port"])),
-        "models_dir": str(Path(data["models_dir"]).expanduser()) if "models_dir" in data
+        "models_dir": str(user_path(data["models_dir"], "models_dir")) if "models_dir" in data
         else now["models_dir"],
         "memory_budget_mb": int(data.get("memory_budget_mb", now["memory_budget_mb"])),
         "default_models": {str(k): str(v) for k, v in (data.get("default_models") or {}).items()},
@@ -98,7 +99,7 @@ def validate(changes: Any, tasks: tuple[str, ...] | None,
 def _check_folder(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidParams("models_dir must be a folder path", param="models_dir")
-    path = Path(value.strip()).expanduser()
+    path = user_path(value.strip(), "models_dir")
     if not path.is_absolute():
         raise InvalidParams("models_dir must be an absolute path", param="models_dir")
     if path.exists() and not path.is_dir():

@@ -65,9 +65,20 @@ def checkpoint_keys(path: Path) -> list[str]:
 
         with safe_open(str(path), framework="pt") as f:
             return list(f.keys())
+    import pickle
+
     import torch
 
-    data = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    try:
+        data = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError:
+        # weights_only refused a global: the file holds Python objects whose unpickling
+        # could run code. Nothing of it was run.
+        raise InvalidParams(f"refusing to load {path.name}: it holds Python objects, not just "
+                            "tensors, and unpickling them could run code; convert it to "
+                            ".safetensors with a tool you trust", param="model") from None
+    except (RuntimeError, OSError, EOFError, ValueError) as e:
+        raise InvalidParams(f"{path.name} is not a readable checkpoint: {e}", param="model") from None
     data = data.get("state_dict", data) if isinstance(data, dict) else {}
     return list(data)
 
@@ -166,7 +177,7 @@ def from_registry(ctx: OpContext, model_id: str) -> DiffusionSource:
 
 def resolve(ctx: OpContext, value: str) -> DiffusionSource:
     if sources.looks_like_path(value):
-        return from_path(ctx, sources.local_path(value), value)
+        return from_path(ctx, sources.local_path(value, folder_ok=True), value)
     if sources.HUB_ID.match(value):
         snapshot = cached_hub_snapshot(value)
         if snapshot is None:

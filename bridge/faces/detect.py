@@ -24,6 +24,7 @@ import numpy as np
 from bridge.errors import InvalidParams, ModelError
 from bridge.imaging.depth import to_uint8
 from bridge.imaging.geometry import Bounds, Extent
+from bridge.paths import user_path
 
 YUNET_ID = "yunet"
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"  # as in bridge/models/registry.json
@@ -151,7 +152,7 @@ def resolve_detector(models: Any = None, override: str | None = None) -> Path:
     the default manager. A missing model raises ModelMissing with the manager's hint.
     """
     if override:
-        path = Path(override).expanduser()
+        path = user_path(override, "detector")
         if not path.is_file():
             raise InvalidParams(f"the face detector model '{override}' does not exist",
                                 param="detector")

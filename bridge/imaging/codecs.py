@@ -30,6 +30,7 @@ import io
 import logging
 import os
 import secrets
+import shutil
 import struct
 from pathlib import Path
 from types import ModuleType
@@ -38,7 +39,15 @@ from typing import Any, BinaryIO
 import cv2
 import numpy as np
 
-from bridge.errors import BridgeError, InvalidInput, InvalidParams, TooLarge, UnsupportedFormat
+from bridge.errors import (
+    BridgeError,
+    DiskFull,
+    InvalidInput,
+    InvalidParams,
+    TooLarge,
+    UnsupportedFormat,
+    is_disk_full,
+)
 from bridge.imaging import jpeg_codec, png_codec, tiff_codec, webp_codec
 from bridge.imaging.formats import (
     DEFAULT_MAX_PIXELS,
@@ -258,7 +267,22 @@ def write_image(image: Image, path: str | os.PathLike[str], fmt: str | None = No
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
+        full = _out_of_space(e, target.parent)  # before the unlink frees the space again
         tmp.unlink(missing_ok=True)
+        if full:
+            raise DiskFull(f"the disk is full: cannot write '{target}'", path=str(target)) from None
         raise
     return target
+
+
+def _out_of_space(error: BaseException, folder: Path) -> bool:
+    if not isinstance(error, OSError):
+        return False
+    if is_disk_full(error):
+        return True
+    # tifffile reports a short write as a bare OSError ("N requested and M written").
+    try:
+        return error.errno is None and shutil.disk_usage(folder).free < (1 << 20)
+    except OSError:
+        return False

@@ -88,6 +88,11 @@ class ModelEntry:
             value = self.extra.get(name)
             if value is not None and not (isinstance(value, str) and value.strip()):
                 raise ValueError(f"model {self.id}: {name} must be a non-empty string")
+        # The file lives in the models folder, by this name: never a path out of it.
+        name = self.filename
+        if (not name or name != name.strip() or any(c in name for c in "/\\:\0")
+                or name.startswith(".")):
+            raise ValueError(f"model {self.id}: filename {name!r} must be a plain file name")
 
     @property
     def loader(self) -> str:

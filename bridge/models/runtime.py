@@ -143,8 +143,11 @@ def install_extra_arches() -> bool:
 def _is_torchscript(path: Path) -> bool:
     if not zipfile.is_zipfile(path):
         return False
-    with zipfile.ZipFile(path) as z:
-        return any(n.endswith("/constants.pkl") or "/code/" in n for n in z.namelist())
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith("/constants.pkl") or "/code/" in n for n in z.namelist())
+    except zipfile.BadZipFile as e:  # a zip end record, but a broken directory
+        raise ModelError(f"{path.name} is damaged ({e}); pull or import it again") from None
 
 
 def read_state_dict(path: Path, allow_torchscript: bool = False) -> dict[str, Any]:

@@ -29,7 +29,6 @@ the reference carry different ICC profiles).
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -42,6 +41,7 @@ from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
 from bridge.ops.base import Layer, OpContext, Operation, OpResult
 from bridge.ops.params import Param, ParamSchema
+from bridge.paths import user_path
 
 STATS_PIXELS = 1_000_000
 STRIP_VALUES = 1 << 22  # float32 values per strip (16 MB per temporary)
@@ -253,7 +253,7 @@ def _reference_samples(path: str, mtime_ns: int, size: int) -> tuple[np.ndarray,
 
 
 def reference_samples(path: str) -> tuple[np.ndarray, bytes | None]:
-    p = Path(path).expanduser()
+    p = user_path(path, "reference")
     try:
         st = p.stat()
     except OSError:
@@ -371,7 +371,7 @@ def check(params: dict[str, Any], manager: Any) -> None:
     if params["reference"]:
         from bridge.imaging.codecs import probe
 
-        path = Path(params["reference"]).expanduser()
+        path = user_path(params["reference"], "reference")
         if not path.is_file():
             raise InvalidParams(f"the reference image '{params['reference']}' does not exist",
                                 param="reference")

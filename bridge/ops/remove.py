@@ -27,7 +27,7 @@ def check(params: dict[str, Any], manager: Any) -> None:
     if model == "opencv":
         return
     if sources.looks_like_path(model):
-        sources.local_path(model)
+        lama_file(model)
         return
     entry = manager.entry(model)
     if entry.task != "inpaint":
@@ -37,6 +37,21 @@ def check(params: dict[str, Any], manager: Any) -> None:
         manager.require(model)
 
 
+LAMA_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
+
+
+def lama_file(model: str) -> Any:
+    """The LaMa weights file a path names (it exists, and is a weights file)."""
+    from bridge.errors import InvalidParams
+    from bridge.inpaint import sources
+
+    path = sources.local_path(model)
+    if path.suffix.lower() not in LAMA_SUFFIXES:
+        raise InvalidParams(f"{path.name}: a LaMa model is a {', '.join(LAMA_SUFFIXES)} file",
+                            param="model")
+    return path
+
+
 def _lama(model: str, ctx: OpContext) -> tuple[Any, str]:
     """(spandrel descriptor, device) for a LaMa file path or a registry id."""
     from bridge.errors import InvalidParams
@@ -44,7 +59,7 @@ def _lama(model: str, ctx: OpContext) -> tuple[Any, str]:
 
     if sources.looks_like_path(model):
         device = memory.configured_device()
-        return engines.cached_lama(sources.local_path(model), model, device), device
+        return engines.cached_lama(lama_file(model), model, device), device
     manager = sources.manager_of(ctx, model)
     entry = manager.entry(model)
     if entry.task != "inpaint":

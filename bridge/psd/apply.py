@@ -128,8 +128,17 @@ def apply_to_psd(
 
     ctx.progress(0.0, "reading PSD")
     doc = open_document(src)
+    _check_pixels(doc.extent, ctx, f"the document {src.name}")
     warnings: list[str] = []
     entry = layers.find_layer(doc.psd, layer) if layer is not None else None
+    if entry is not None:
+        _check_pixels(layers.record_bounds(entry.layer).extent, ctx, f"layer '{entry.path}'")
+    if mask_from_layer is not None:
+        holder = layers.find_layer(doc.psd, mask_from_layer).layer
+        m = holder.mask if holder.has_mask() else None
+        rect = (Bounds.from_corners(m.left, m.top, m.right, m.bottom) if m is not None
+                else layers.record_bounds(holder))
+        _check_pixels(rect.extent, ctx, f"the selection of layer '{mask_from_layer}'")
     image, source_bounds = _read_source(doc, entry, warnings)
     source = entry.path if entry is not None else "composite"
 
@@ -182,6 +191,14 @@ class _Added:
     group_created: bool = False
     preview: str = "unchanged"
     preview_pixels: int = 0
+
+
+def _check_pixels(extent: Extent, ctx: OpContext, what: str) -> None:
+    """Refuse what the pixel limit forbids before any of it is decoded: a small file can
+    claim a huge, well-compressed document or layer (a decompression bomb)."""
+    if ctx.max_pixels is not None and extent.pixels > ctx.max_pixels:
+        raise TooLarge(f"{what} is {extent.width}x{extent.height} = {extent.pixels:,} pixels; "
+                       f"the limit is {ctx.max_pixels:,} pixels (--max-pixels)")
 
 
 def _read_source(doc: Document, entry: layers.Entry | None,

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from bridge.errors import InvalidInput, InvalidParams
+from bridge.imaging.formats import check_size
 from bridge.imaging.geometry import Extent
 from bridge.ops.base import OpContext
 from bridge.ops.registry import get_operation
 from bridge.server import transport
 from bridge.server.jobs import FileResult, Job
+from bridge.server.scratch import Scratch
 from bridge.server.state import STATE, dumps
 
 routes = web.RouteTableDef()
@@ -28,8 +29,7 @@ async def psd_apply(request: web.Request) -> web.Response:
     from bridge.psd.document import read_header
 
     st = request.app[STATE]
-    folder = st.settings.cache_dir / "jobs" / f"psd-{uuid.uuid4().hex}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = request.app[SCRATCH].folder("psd")
     src = folder / "input.psd"
     try:
         form = await transport.read_form(
@@ -40,6 +40,8 @@ async def psd_apply(request: web.Request) -> web.Response:
             raise InvalidInput("the 'psd' part is missing or empty")
         loop = asyncio.get_running_loop()
         header = await loop.run_in_executor(None, read_header, src)
+        # A small upload can claim a huge, well-compressed document: refuse it now.
+        check_size(Extent(header.width, header.height), st.settings.max_pixels, "PSD document")
         job = _make_job(form, src, folder, Extent(header.width, header.height),
                         st.settings.max_pixels)
         if job.priority not in ("interactive", "batch"):
@@ -91,5 +93,20 @@ def _make_job(form: transport.Form, src: Path, folder: Path, extent: Extent,
                cleanup=lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
+SCRATCH = web.AppKey("psd_scratch", Scratch)
+
+
+async def _sweep_scratch(app: web.Application) -> None:
+    app[SCRATCH].sweep()  # what a killed bridge left
+
+
+async def _close_scratch(app: web.Application) -> None:
+    app[SCRATCH].close()  # after the queue stopped and released its jobs' folders
+
+
 def setup(app: web.Application) -> None:
+    # PSD jobs keep their upload and result on disk, in this server's scratch folder.
+    app[SCRATCH] = Scratch(app[STATE].settings.cache_dir)
+    app.on_startup.append(_sweep_scratch)
+    app.on_cleanup.append(_close_scratch)
     app.add_routes(routes)

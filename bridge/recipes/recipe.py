@@ -16,6 +16,7 @@ from bridge.errors import BridgeError, InvalidParams
 from bridge.imaging.formats import FORMATS
 from bridge.ops.base import Operation
 from bridge.ops.registry import get_operation
+from bridge.paths import user_path
 
 REFERENCE_PLACEHOLDER = "@reference"
 OUTPUT_FORMATS = ("same", "png", "tiff", "jpeg", "webp")
@@ -196,7 +197,7 @@ def _is_path(value: str) -> bool:
 
 
 def _resolve_path(key: str, value: str, base_dir: Path | None) -> str:
-    p = Path(value).expanduser()
+    p = user_path(value, key)
     if not p.is_absolute():
         if base_dir is None:
             raise InvalidParams(f"parameter '{key}': '{value}' is a relative path; give an "

@@ -44,8 +44,12 @@ def store_reference(data: bytes | bytearray, cache_dir: Path) -> Path:
     path = folder / hashlib.sha256(data).hexdigest()[:40]
     if not path.exists():
         tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except BaseException:  # a full disk: no half-written reference left behind
+            tmp.unlink(missing_ok=True)
+            raise
     return path
 
 

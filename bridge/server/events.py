@@ -2,7 +2,10 @@
 
 Publishing is safe from any thread (the worker, a download thread); delivery
 happens on the event loop, each connection through its own bounded queue so a
-slow client cannot hold up the others or grow memory without limit.
+slow client cannot hold up the others or grow memory without limit. A client that
+falls behind loses its oldest progress and preview events, never a final state; one
+whose queue holds nothing but final states reads nothing at all and is disconnected
+(close code 1013): it reconnects and resynchronises with GET /v1/jobs.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import contextlib
 import json
 import logging
 import time
+from collections import deque
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 log = logging.getLogger("bridge.events")
 
@@ -23,22 +27,43 @@ PROGRESS_INTERVAL_S = 0.05
 QUEUE_LIMIT = 1000
 
 
+def droppable(event: dict[str, Any]) -> bool:
+    """Events a later one of the same kind supersedes; final states are never among them."""
+    kind = event.get("type")
+    return kind in ("progress", "preview") or (
+        kind == "model-progress" and event.get("state") == "downloading")
+
+
 class Subscriber:
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: web.WebSocketResponse | None) -> None:
         self.ws = ws
         self.jobs: set[str] | None = None  # None: every job
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
+        self.pending: deque[dict[str, Any]] = deque()
+        self.ready = asyncio.Event()
+        self.overflowed = False
 
     def wants(self, event: dict[str, Any]) -> bool:
         job = event.get("job")
         return self.jobs is None or job is None or job in self.jobs
 
     def offer(self, event: dict[str, Any]) -> None:
-        if self.queue.full():
-            # Drop the oldest progress rather than final states: clients need those.
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self.queue.get_nowait()
-        self.queue.put_nowait(event)
+        if self.overflowed:
+            return
+        if len(self.pending) >= QUEUE_LIMIT and not self._drop_oldest_progress():
+            # Only final states queued: this client reads nothing. Cut it off rather
+            # than hold its events forever; it resynchronises when it reconnects.
+            self.overflowed = True
+            self.pending.clear()
+        else:
+            self.pending.append(event)
+        self.ready.set()
+
+    def _drop_oldest_progress(self) -> bool:
+        for i, old in enumerate(self.pending):
+            if droppable(old):
+                del self.pending[i]
+                return True
+        return False
 
 
 class EventHub:
@@ -111,14 +136,22 @@ class EventHub:
             sub.offer({"type": "subscribed", "jobs": sorted(sub.jobs) if sub.jobs else None})
 
     async def _send_loop(self, sub: Subscriber) -> None:
+        assert sub.ws is not None
         while True:
-            event = await sub.queue.get()
-            if sub.ws.closed:
+            await sub.ready.wait()
+            sub.ready.clear()
+            if sub.overflowed:
+                await sub.ws.close(code=WSCloseCode.TRY_AGAIN_LATER,
+                                   message=b"too far behind: reconnect, then GET /v1/jobs")
                 return
-            try:
-                await sub.ws.send_json(event)
-            except (ConnectionError, RuntimeError):
-                return
+            while sub.pending and not sub.overflowed:
+                event = sub.pending.popleft()
+                if sub.ws.closed:
+                    return
+                try:
+                    await sub.ws.send_json(event)
+                except (ConnectionError, RuntimeError):
+                    return
 
     async def close_all(self) -> None:
         for sub in list(self._subscribers):

@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bridge.errors import BridgeError, Busy, Cancelled, NotFound
+from bridge.errors import (
+    BridgeError,
+    Busy,
+    Cancelled,
+    NotFound,
+    disk_full,
+    is_disk_full,
+    is_out_of_memory,
+)
 from bridge.imaging.image import Image
 from bridge.ops.base import CancelToken, OpContext
 
@@ -236,15 +244,19 @@ class JobQueue:
                 job.state, job.message = "cancelled", "cancelled"
             except BridgeError as e:
                 job.state, job.error = "failed", e.to_json()["error"]
-            except MemoryError:
-                job.state = "failed"
-                job.error = {"code": "out_of_memory",
-                             "message": "not enough memory for this image; try a smaller tile "
-                                        "size or a smaller image"}
             except Exception as e:
-                log.error("job %s (%s) failed:\n%s", job.id, job.op, traceback.format_exc())
                 job.state = "failed"
-                job.error = {"code": "internal_error", "message": f"{type(e).__name__}: {e}"}
+                if is_out_of_memory(e):  # MemoryError, or a library's own (OpenCV, torch)
+                    log.warning("job %s (%s) ran out of memory: %s", job.id, job.op, e)
+                    job.error = {"code": "out_of_memory",
+                                 "message": "not enough memory for this image; try a smaller "
+                                            "tile size or a smaller image"}
+                elif is_disk_full(e):
+                    log.warning("job %s (%s): %s", job.id, job.op, e)
+                    job.error = disk_full(e).to_json()["error"]
+                else:
+                    log.error("job %s (%s) failed:\n%s", job.id, job.op, traceback.format_exc())
+                    job.error = {"code": "internal_error", "message": f"{type(e).__name__}: {e}"}
             finally:
                 job.finished = time.time()
                 if job.state != "done":

@@ -193,14 +193,34 @@ async def job_preview(request: web.Request) -> web.Response:
     return web.Response(body=job.preview, content_type="image/png")
 
 
+CONNECTION_POLL_S = 0.25
+
+
+async def _wait_while_connected(request: web.Request, waiting: Any) -> None:
+    """Await `waiting`, or raise ConnectionResetError as soon as the client disconnects.
+
+    aiohttp does not cancel a handler whose client left (handler_cancellation is off),
+    so a long synchronous call would otherwise run on for nobody.
+    """
+    task = asyncio.ensure_future(waiting)
+    try:
+        while not task.done():
+            if request.transport is None or request.transport.is_closing():
+                raise ConnectionResetError("the client disconnected")
+            await asyncio.wait({task}, timeout=CONNECTION_POLL_S)
+    finally:
+        task.cancel()
+    task.result()
+
+
 @routes.post("/v1/ops/{op}")
 async def run_op(request: web.Request) -> web.StreamResponse:
     """Run one operation and answer with its primary layer (for the Lightroom plugin)."""
     st = state(request)
     job = await _submit(request, request.match_info["op"])
     try:
-        await st.wait(job)
-    except asyncio.CancelledError:
+        await _wait_while_connected(request, st.wait(job))
+    except (asyncio.CancelledError, ConnectionResetError):
         # The client went away: nobody will read the result, stop the work.
         with contextlib.suppress(NotFound):
             st.queue.cancel(job.id)

@@ -13,7 +13,7 @@ from fnmatch import fnmatchcase
 
 from aiohttp import web
 
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, disk_full, is_disk_full, is_out_of_memory
 from bridge.net import is_loopback
 from bridge.pairing import token_matches
 
@@ -110,9 +110,18 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             e.status, "http_error")
         return error_response(e.status, code, e.reason or e.text or "request refused")
-    except (ConnectionResetError, OSError) as e:
-        log.info("client went away: %s", e)
-        raise
+    except (ConnectionResetError, BrokenPipeError) as e:
+        # An everyday event (a cancelled upload, a closed laptop), not a server error:
+        # one line in the log, and an answer nobody will read instead of a traceback.
+        log.info("client went away during %s %s: %s", request.method, request.path, e)
+        return error_response(400, "client_gone", "the client disconnected")
     except Exception as e:
+        if is_out_of_memory(e):
+            log.warning("%s %s ran out of memory: %s", request.method, request.path, e)
+            return error_response(507, "out_of_memory", "not enough memory for this request")
+        if is_disk_full(e):
+            log.warning("%s %s: %s", request.method, request.path, e)
+            full = disk_full(e)
+            return error_response(full.status, full.code, full.message)
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal_error", f"{type(e).__name__}: {e}")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bridge.errors import InvalidInput, InvalidParams, TooLarge, UnsupportedFormat
 from bridge.imaging import codecs
@@ -133,25 +134,48 @@ async def read_form(request: web.Request, max_body: int, *, texts: set[str], blo
             f"send multipart/form-data, not '{request.content_type or 'nothing'}'")
     files = files or {}
     form = Form()
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise InvalidInput("nested multipart bodies are not supported")
-        name = part.name or ""
-        if name in texts:
-            form.texts[name] = bytes(await _read_part(part, budget, TEXT_LIMIT)).decode("utf-8")
-        elif name in blobs:
-            form.blobs[name] = await _read_part(part, budget)
-        elif name in files:
-            with open(files[name], "wb") as f:
-                while chunk := await part.read_chunk(CHUNK):
-                    budget.take(len(chunk))
-                    f.write(chunk)
-            form.files[name] = files[name]
-        else:
-            expected = ", ".join(sorted(texts | blobs | set(files)))
-            raise InvalidInput(f"unknown part '{name}'; expected: {expected}")
+    seen: set[str] = set()
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise InvalidInput("nested multipart bodies are not supported")
+            name = part.name or ""
+            if name in seen:
+                raise InvalidInput(f"part '{name}' appears more than once")
+            seen.add(name)
+            if name in texts:
+                form.texts[name] = text_of(name, await _read_part(part, budget, TEXT_LIMIT))
+            elif name in blobs:
+                form.blobs[name] = await _read_part(part, budget)
+            elif name in files:
+                with open(files[name], "wb") as f:
+                    while chunk := await part.read_chunk(CHUNK):
+                        budget.take(len(chunk))
+                        f.write(chunk)
+                form.files[name] = files[name]
+            else:
+                expected = ", ".join(sorted(texts | blobs | set(files)))
+                raise InvalidInput(f"unknown part '{name}'; expected: {expected}")
+    except MALFORMED as e:
+        raise malformed(e) from None
     return form
+
+
+# What aiohttp's multipart parser raises on a body that is not one (no or a wrong
+# boundary, a header line over 8 KB, a part that never ends): the client's mistake.
+MALFORMED = (ValueError, HttpProcessingError)
+
+
+def malformed(e: BaseException) -> InvalidInput:
+    return InvalidInput(f"the multipart body is malformed: {str(e).strip()[:200]}")
+
+
+def text_of(name: str, data: bytes | bytearray) -> str:
+    try:
+        return bytes(data).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"part '{name}' is not UTF-8 text") from None
 
 
 async def read_submission(request: web.Request, max_body: int, max_pixels: int) -> Submission:
