@@ -15,20 +15,25 @@ _CPU_SHARE = 0.35
 _FLOOR = 256 * 256
 
 
-def free_bytes(device: str) -> int | None:
-    """Free memory on the device (CUDA: what the driver reports; else system RAM available)."""
+def free_bytes(device: str, budget_mb: int = 0) -> int | None:
+    """Free memory on the device (CUDA: what the driver reports; else system RAM available),
+    never more than the configured memory budget (`budget_mb`, 0: none)."""
     if device.startswith("cuda"):
         import torch
 
         free, _total = torch.cuda.mem_get_info(torch.device(device))
-        return int(free * _GPU_SHARE)
-    mem = system_memory()
-    return None if mem is None else int(mem["available"] * _CPU_SHARE)
+        share: int | None = int(free * _GPU_SHARE)
+    else:
+        mem = system_memory()
+        share = None if mem is None else int(mem["available"] * _CPU_SHARE)
+    if budget_mb > 0:
+        return min(share, budget_mb << 20) if share is not None else budget_mb << 20
+    return share
 
 
-def pixel_cap(device: str, bytes_per_pixel: int) -> int | None:
+def pixel_cap(device: str, bytes_per_pixel: int, budget_mb: int = 0) -> int | None:
     """The most working pixels that fit, or None when the memory is unknown."""
-    free = free_bytes(device)
+    free = free_bytes(device, budget_mb)
     if free is None:
         return None
     return max(_FLOOR, free // max(1, bytes_per_pixel))
@@ -39,3 +44,14 @@ def configured_device() -> str:
     from bridge.config import load_settings
 
     return pick_device(load_settings().device)
+
+
+def release(device: str) -> None:
+    """Give cached device memory back after an out-of-memory error, before a retry."""
+    import gc
+
+    gc.collect()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()

@@ -44,6 +44,7 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
     from bridge.diffusion import loader, source
     from bridge.diffusion.inpainter import DiffusionInpainter, FillRequest
     from bridge.diffusion.lora import apply_loras
+    from bridge.errors import is_out_of_memory
     from bridge.inpaint import memory
     from bridge.inpaint.pipeline import (
         SelectionSettings,
@@ -63,10 +64,11 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
     # Memory-aware working size: the model's native budget, unless memory is short,
     # in which case attention slicing and VAE tiling come on and the cap is re-planned.
     side = params["working_size"] or loader.NATIVE_SIDE[src.family]
-    cap = memory.pixel_cap(device, loaded.bytes_per_pixel(saving=False))
+    budget_mb = int(getattr(getattr(ctx.models, "settings", None), "memory_budget_mb", 0) or 0)
+    cap = memory.pixel_cap(device, loaded.bytes_per_pixel(saving=False), budget_mb)
     saving = cap is not None and side * side > cap
     if saving:
-        cap = memory.pixel_cap(device, loaded.bytes_per_pixel(saving=True))
+        cap = memory.pixel_cap(device, loaded.bytes_per_pixel(saving=True), budget_mb)
     working = WorkingSize(side, multiple=8, upscale=True, max_pixels=cap)
 
     seed = params["seed"] if params["seed"] is not None else secrets.randbelow(2**31)
@@ -79,12 +81,30 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
     grow = params["grow"] if params["grow"] is not None else auto_grow(selection.bounds, 0.01)
     settings = SelectionSettings(context=params["context"], grow=grow, feather=params["feather"],
                                  color_match=params["color_match"])
-    with loaded.lock:
-        loaded.use_memory_saving(saving)
-        for warning in apply_loras(loaded.pipe, loras, loaded.lora):
-            ctx.warn(warning)
-        engine = DiffusionInpainter(loaded, request, working)
-        layers, plan = follow_selection(image, selection, engine, settings, ctx.sub(0.05, 1.0))
+
+    def attempt(saving: bool, working: WorkingSize) -> tuple[Any, Any, Any]:
+        with loaded.lock:
+            loaded.use_memory_saving(saving)
+            for warning in apply_loras(loaded.pipe, loras, loaded.lora):
+                ctx.warn(warning)
+            engine = DiffusionInpainter(loaded, request, working)
+            return engine, *follow_selection(image, selection, engine, settings,
+                                             ctx.sub(0.05, 1.0))
+
+    try:
+        engine, layers, plan = attempt(saving, working)
+    except Exception as e:
+        if not is_out_of_memory(e):
+            raise
+        # The per-pixel estimates are guesses and other programs share the GPU: one retry
+        # with the memory savers on and a quarter of the working pixels before giving up.
+        del e
+        memory.release(device)
+        smaller = max(256 * 256, working.budget // 4)
+        ctx.warn(f"ran out of memory on {device} at {working.budget} working pixels; "
+                 f"retried with attention slicing, VAE tiling and {smaller}")
+        saving, working = True, WorkingSize(side, multiple=8, upscale=True, max_pixels=smaller)
+        engine, layers, plan = attempt(saving, working)
     metadata = {
         "engine": engine.name, "model": params["model"], "family": src.family, "device": device,
         "seed": seed, "seeds": engine.seeds, "steps": request.steps, "guidance": request.guidance,

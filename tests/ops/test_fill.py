@@ -203,7 +203,7 @@ def test_short_memory_turns_on_slicing_and_tiling_and_lowers_the_size(
     from bridge.inpaint import memory
 
     plenty = memory.pixel_cap
-    monkeypatch.setattr(memory, "pixel_cap", lambda device, per_pixel: 96 * 96)
+    monkeypatch.setattr(memory, "pixel_cap", lambda device, per_pixel, budget_mb=0: 96 * 96)
     pixels = photo_like(400, 500, depth=16)
     result = _fill(Image(pixels), Mask.rectangle(Bounds(200, 150, 90, 80)), sd15)
     assert result.metadata["memory_saving"] is True
@@ -219,3 +219,55 @@ def test_short_memory_turns_on_slicing_and_tiling_and_lowers_the_size(
     again = _fill(Image(pixels), Mask.rectangle(Bounds(200, 150, 90, 80)), sd15)
     assert again.metadata["memory_saving"] is False
     assert not entry.pipe.vae.use_tiling
+
+
+def test_the_memory_budget_setting_caps_the_working_size(
+        sd15: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RB_MEMORY_BUDGET_MB binds fill as it binds upscale: 1 MB cannot hold 512x512."""
+    from bridge.config import load_settings
+    from bridge.models.manager import ModelManager
+
+    monkeypatch.setenv("RB_MEMORY_BUDGET_MB", "1")
+    ctx = OpContext(models=ModelManager(load_settings()))
+    pixels = photo_like(400, 500)
+    result = _fill(Image(pixels), Mask.rectangle(Bounds(200, 150, 90, 80)), sd15, ctx,
+                   working_size=512)
+    w, h = result.metadata["working_size"]
+    assert result.metadata["memory_saving"] is True and w * h <= 256 * 256
+
+
+def test_out_of_memory_in_the_model_retries_once_with_the_savers_on(
+        sd15: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+    from diffusers import StableDiffusionInpaintPipeline
+
+    real_call = StableDiffusionInpaintPipeline.__call__
+    calls: list[tuple[int, int]] = []
+
+    def short_of_memory_once(pipe, *args, **kwargs):
+        calls.append((kwargs["width"], kwargs["height"]))
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_call(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(StableDiffusionInpaintPipeline, "__call__", short_of_memory_once)
+    pixels = photo_like(400, 500)
+    selection = Mask.rectangle(Bounds(200, 150, 90, 80))
+    ctx = OpContext()
+    result = _fill(Image(pixels), selection, sd15, ctx, working_size=512)
+    assert len(calls) == 2
+    (w0, h0), (w1, h1) = calls
+    assert w1 * h1 <= (w0 * h0) // 4 + 64 * 8
+    assert result.metadata["memory_saving"] is True
+    assert any("ran out of memory" in w for w in ctx.warnings)
+    shown = composite(pixels, result.primary)
+    cover = coverage_of(result.primary, 400, 500)
+    assert np.array_equal(shown[cover == 0], pixels[cover == 0])
+
+    calls.clear()  # a model that keeps running out fails as out-of-memory, after one retry
+    monkeypatch.setattr(StableDiffusionInpaintPipeline, "__call__",
+                        lambda pipe, *a, **k: calls.append(1) or (_ for _ in ()).throw(
+                            torch.OutOfMemoryError("CUDA out of memory")))
+    with pytest.raises(torch.OutOfMemoryError):
+        _fill(Image(pixels), selection, sd15, working_size=256)
+    assert len(calls) == 2
