@@ -20,7 +20,7 @@ PIPELINE_CLASS = {"sd15": "StableDiffusionInpaintPipeline", "sdxl": "StableDiffu
 # Native working side of each family (its pixel budget is this squared).
 NATIVE_SIDE = {"sd15": 512, "sdxl": 1024}
 # Peak activation bytes per working pixel at fp16, without and with memory savers
-# (attention slicing, VAE tiling); fp32 doubles them. Deliberate over-estimates.
+# (VAE tiling); fp32 doubles them. Deliberate over-estimates.
 BYTES_PER_PIXEL = {"sd15": (6_000, 2_500), "sdxl": (8_000, 3_000)}
 
 
@@ -33,6 +33,7 @@ class LoadedPipeline:
     base_scheduler: Any
     lora: LoraState = field(default_factory=LoraState)
     memory_saving: bool = False
+    attention_sliced: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -47,16 +48,33 @@ class LoadedPipeline:
         return per if self.dtype == torch.float16 else per * 2
 
     def use_memory_saving(self, on: bool) -> None:
-        """Attention slicing and VAE tiling: slower, much less peak memory."""
+        """VAE tiling (and attention slicing where torch lacks fused attention): slower,
+        much less peak memory.
+
+        torch 2's scaled_dot_product_attention already runs in memory-efficient blocks;
+        diffusers' attention slicing swaps it for a full score matrix per slice, which
+        needs MORE memory (seen on an H200 capped at 1.5 GB: a 636 MB slice at 768x768
+        ran out where fused attention fit), so it is used only without fused attention.
+        """
         if on == self.memory_saving:
             return
         if on:
-            self.pipe.enable_attention_slicing()
+            if not fused_attention():
+                self.pipe.enable_attention_slicing()
+                self.attention_sliced = True
             self.pipe.vae.enable_tiling()
         else:
-            self.pipe.disable_attention_slicing()
+            if self.attention_sliced:
+                self.pipe.disable_attention_slicing()
+                self.attention_sliced = False
             self.pipe.vae.disable_tiling()
         self.memory_saving = on
+
+
+def fused_attention() -> bool:
+    import torch.nn.functional as F
+
+    return hasattr(F, "scaled_dot_product_attention")
 
 
 def torch_dtype_for(device: str) -> Any:

@@ -62,7 +62,7 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
     loaded = loader.load_pipeline(src, device)
 
     # Memory-aware working size: the model's native budget, unless memory is short,
-    # in which case attention slicing and VAE tiling come on and the cap is re-planned.
+    # in which case the memory savers (VAE tiling) come on and the cap is re-planned.
     side = params["working_size"] or loader.NATIVE_SIDE[src.family]
     budget_mb = int(getattr(getattr(ctx.models, "settings", None), "memory_budget_mb", 0) or 0)
     cap = memory.pixel_cap(device, loaded.bytes_per_pixel(saving=False), budget_mb)
@@ -102,7 +102,7 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
         memory.release(device)
         smaller = max(256 * 256, working.budget // 4)
         ctx.warn(f"ran out of memory on {device} at {working.budget} working pixels; "
-                 f"retried with attention slicing, VAE tiling and {smaller}")
+                 f"retried with VAE tiling and {smaller} working pixels")
         saving, working = True, WorkingSize(side, multiple=8, upscale=True, max_pixels=smaller)
         engine, layers, plan = attempt(saving, working)
     metadata = {
