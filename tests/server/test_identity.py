@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+import urllib.parse
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bridge import identity
 
@@ -55,6 +59,21 @@ def test_malformed_challenges_are_400(bridge_server, query):
     assert r.error_code == "invalid_params"
     assert r.json()["error"]["details"]["param"] == "challenge"
     assert "proof" not in r.body.decode()
+
+
+@settings(max_examples=150, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.text(max_size=140),
+                 st.text(alphabet="abcXYZ019_-", min_size=10, max_size=140),
+                 st.text(alphabet="abcXYZ019_-\n\r\t %/.=&+?#\x00é", min_size=14, max_size=20)))
+def test_any_challenge_gets_a_correct_proof_or_a_400_never_anything_else(bridge_server, nonce):
+    r = bridge_server.get("/v1/health?challenge=" + urllib.parse.quote(nonce, safe=""), token=False)
+    if re.fullmatch(r"[A-Za-z0-9_-]{16,128}", nonce):
+        assert r.status == 200, r.body
+        assert r.json()["proof"] == expected_proof(bridge_server.token, nonce)
+    else:
+        assert r.status == 400, (nonce, r.status, r.body)
+        assert r.error_code == "invalid_params"
 
 
 def test_the_openapi_description_names_the_challenge_and_the_proof(bridge_server):
