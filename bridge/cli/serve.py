@@ -10,6 +10,7 @@ import sys
 
 import bridge
 from bridge.config import Settings, load_settings
+from bridge.errors import BridgeError
 
 
 def setup_logging(settings: Settings, verbose: bool = False) -> None:
@@ -59,11 +60,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from bridge.pairing import load_or_create_token
     from bridge.server import instance
     from bridge.server.app import serve
 
     settings = settings_from(args)
-    found = instance.running_bridge(settings.host, settings.port)
+    token = load_or_create_token(settings.token_file)
+    found = instance.running_bridge(settings.host, settings.port, token)
+    if found and not found.ours:
+        raise BridgeError(instance.describe_other(found))
     if found:
         # Not an error worth a traceback, but not serving either: scripts see a failure.
         print(f"retouch-bridge: {instance.describe(found)}", file=sys.stderr, flush=True)

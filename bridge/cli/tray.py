@@ -8,22 +8,29 @@ import json
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.cli.serve import add_server_options, settings_from, setup_logging
 from bridge.config import Settings
 from bridge.errors import BridgeError
 
+if TYPE_CHECKING:
+    from bridge.server.instance import Found
+
 
 def cmd_tray(args: argparse.Namespace) -> int:
+    from bridge.pairing import load_or_create_token
     from bridge.server import instance
     from bridge.tray import backends
 
     settings = settings_from(args)
-    found = instance.running_bridge(settings.host, settings.port)
+    token = load_or_create_token(settings.token_file)
+    found = instance.running_bridge(settings.host, settings.port, token)
+    if found and not found.ours:
+        raise BridgeError(instance.describe_other(found))
     if found:
         print(instance.describe(found), flush=True)
-        print(show_running(found, settings), flush=True)
+        print(show_running(found, token, settings), flush=True)
         return 0
     if not backends.has_display():
         raise BridgeError("no desktop session here (no DISPLAY or WAYLAND_DISPLAY): the tray "
@@ -51,18 +58,16 @@ def cmd_tray(args: argparse.Namespace) -> int:
     return 0
 
 
-def show_running(found: dict[str, Any], settings: Settings) -> str:
-    """Ask the running bridge to show its window; else open its dashboard in a browser."""
-    from bridge.pairing import load_or_create_token
+def show_running(found: Found, token: str, settings: Settings) -> str:
+    """Ask the running bridge (proven ours) to show its window; else open its dashboard."""
     from bridge.server.instance import probe_address
     from bridge.tray import desktop
 
-    token = load_or_create_token(settings.token_file)
     address = probe_address(settings.host)
     conn = http.client.HTTPConnection(address, settings.port, timeout=10)
     try:
         conn.request("POST", "/v1/ui/show", headers={
-            "Host": found["url"].removeprefix("http://"), "Authorization": f"Bearer {token}",
+            "Host": found.url.removeprefix("http://"), "Authorization": f"Bearer {token}",
             "Content-Length": "0"})
         status = conn.getresponse().status
     except (OSError, http.client.HTTPException):
@@ -74,10 +79,10 @@ def show_running(found: dict[str, Any], settings: Settings) -> str:
     if status == 401:
         return ("it uses another pairing token (another configuration folder?); open its "
                 "dashboard from its own tray icon")
-    url = f"{found['url']}/dashboard?token={token}"
+    url = f"{found.url}/dashboard?token={token}"
     if desktop.open_url(url):
         return "opened its dashboard in the browser"
-    return f"open {found['url']}/dashboard?token=<pairing token> to see its dashboard"
+    return f"open {found.url}/dashboard?token=<pairing token> to see its dashboard"
 
 
 def write_exit_report(path: str, app: Any) -> None:

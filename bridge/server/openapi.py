@@ -43,6 +43,20 @@ PIXELS = {
 ACCEPTED = {("POST", "/v1/jobs"), ("POST", "/v1/models/{id}/pull"), ("POST", "/v1/psd/apply"),
             ("POST", "/v1/recipes/run")}
 
+HEALTH_PARAMS = [
+    {"name": "challenge", "in": "query", "required": False,
+     "description": "a fresh client nonce; the answer then carries `proof`, hex "
+                    "HMAC-SHA256(key=pairing token, msg='retouch-bridge-identity-v1:' + nonce)",
+     "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,128}$"}},
+]
+
+HEALTH = {"description": "status, version, protocol; `proof` when a challenge was sent",
+          "content": {"application/json": {"schema": {
+              "type": "object", "required": ["status", "version", "protocol"],
+              "properties": {"status": {"const": "ok"}, "version": {"type": "string"},
+                             "protocol": {"type": "integer"},
+                             "proof": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}}}}}
+
 FORMAT_PARAMS = [
     {"name": "format", "in": "query", "schema": {"enum": ["png", "tiff", "jpeg", "webp", "raw"]}},
     {"name": "quality", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
@@ -65,7 +79,8 @@ def _responses(method: str, path: str) -> dict[str, Any]:
               for code, desc in (("400", "bad input"), ("401", "missing or wrong token"),
                                  ("403", "foreign Host or Origin"), ("404", "not found"))}
     if path == "/v1/health":
-        errors = {}
+        # Only a malformed challenge is refused; health never needs the token.
+        return {"200": HEALTH, "400": errors["400"]}
     if "/result" in path or path == "/v1/ops/{op}":
         ok = PIXELS
     elif path == "/v1/events":
@@ -105,6 +120,8 @@ def build_spec(app: web.Application) -> dict[str, Any]:
                   for name in _path_names(path)]
         if "/result" in path or path == "/v1/ops/{op}":
             params += FORMAT_PARAMS
+        if path == "/v1/health":
+            params += HEALTH_PARAMS
         if params:
             item["parameters"] = params
         body = _request_body(path)

@@ -10,6 +10,7 @@ import numpy as np
 from aiohttp import web
 
 import bridge
+from bridge import identity
 from bridge.errors import InvalidInput, InvalidParams, NotFound, status_for_code
 from bridge.imaging.composite import paste_masked
 from bridge.imaging.geometry import Bounds
@@ -34,8 +35,17 @@ def json(data: Any, status: int = 200) -> web.Response:
 
 @routes.get("/v1/health")
 async def health(request: web.Request) -> web.Response:
-    """Liveness; the only endpoint that needs no token."""
-    return json({"status": "ok", "version": bridge.__version__, "protocol": bridge.PROTOCOL_VERSION})
+    """Liveness, and proof of identity for ?challenge=; the only endpoint that needs no token."""
+    body = {"status": "ok", "version": bridge.__version__, "protocol": bridge.PROTOCOL_VERSION}
+    challenges = request.query.getall("challenge", [])
+    if not challenges:
+        return json(body)
+    if len(challenges) != 1 or not identity.valid_nonce(challenges[0]):
+        raise InvalidParams(f"challenge must be {identity.NONCE_RULE}", param="challenge")
+    body["proof"] = identity.proof(state(request).token, challenges[0])
+    response = json(body)
+    response.headers["Cache-Control"] = "no-store"  # an answer for one nonce, never reused
+    return response
 
 
 @routes.get("/v1/capabilities")

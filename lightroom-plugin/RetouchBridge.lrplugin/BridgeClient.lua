@@ -8,12 +8,17 @@ local bytes, info = client:runOperation('upscale', { scale = 2 }, { path = '/tmp
            and BridgeClient.describe(problem) gives a sentence that says what to do.
 
 Every failure comes back as a value; nothing here raises for a network or server fault.
+
+Before the token or any pixels go out, the server must prove it holds our token
+(Identity.lua): once per client (one export, one Test connection), again before every
+upload of pixels and after a network failure. A server that cannot is sent nothing more.
 ]]
 
 local LrHttp = import 'LrHttp'
 local LrPrefs = import 'LrPrefs'
 local LrTasks = import 'LrTasks'
 
+local Identity = require 'Identity'
 local JSON = require 'JSON'
 local Multipart = require 'Multipart'
 
@@ -43,6 +48,7 @@ function BridgeClient.new(args)
 		timeout = tonumber(args.timeout) or BridgeClient.DEFAULT_TIMEOUT,
 		maxRetries = args.maxRetries or 3,
 		sleep = args.sleep or LrTasks.sleep,
+		verified = false,   -- the server on the port has proved it holds our token
 	}, BridgeClient)
 end
 
@@ -144,12 +150,61 @@ local function httpProblem(status, body)
 	return problem
 end
 
+-- Identity ---------------------------------------------------------------------
+
+BridgeClient.CHALLENGE_TIMEOUT = 30   -- seconds: health answers at once even while a job runs
+
+-- The port the bridge URL names, for messages.
+function BridgeClient:port()
+	local scheme, rest = self.url:match('^(%a[%w+.-]*)://(.*)$')
+	local authority = (rest or self.url):match('^[^/?#]*')
+	return authority:match(':(%d+)$') or (scheme and scheme:lower() == 'https' and '443' or '80')
+end
+
+local function impostor(reason)
+	return { kind = 'impostor', message = reason }
+end
+
+-- Asks GET /v1/health?challenge=<fresh nonce> without the token and checks the proof.
+-- Returns the health answer, or nil and a problem: impostor, noToken, the bridge's own
+-- bad_host/bad_origin refusal, or a network problem.
+function BridgeClient:verifyIdentity()
+	self.verified = false
+	if self.token == '' then return nil, { kind = 'noToken' } end
+	local nonce = Identity.newNonce()
+	local body, hdrs = LrHttp.get(self.url .. '/v1/health?challenge=' .. nonce,
+		headerList { Accept = 'application/json' }, math.min(self.timeout, BridgeClient.CHALLENGE_TIMEOUT))
+	if body == nil then return nil, networkProblem(hdrs) end
+	local status = tonumber(hdrs and hdrs.status)
+	if status ~= 200 then
+		local problem = httpProblem(status, body)
+		-- Refusals that come before any route, telling the user what to change.
+		if problem.code == 'bad_host' or problem.code == 'bad_origin' then return nil, problem end
+		return nil, impostor('it answered HTTP ' .. tostring(status) .. ' to the identity challenge')
+	end
+	local decoded = JSON.decode(body)
+	local proof = type(decoded) == 'table' and decoded.proof or nil
+	if proof == nil then return nil, impostor('it gave no identity proof') end
+	if not Identity.matches(self.token, nonce, proof) then
+		return nil, impostor('its identity proof does not match this token')
+	end
+	self.verified = true
+	return decoded
+end
+
 -- One request with the bridge's retry rule: 429 queue_full waits Retry-After and tries again.
 -- makeBody (POST only) returns a fresh byte getter and its size for each attempt.
-function BridgeClient:send(method, url, headers, makeBody)
+-- A request with the token or a body goes only to a server that proved its identity;
+-- `fresh` (pixel uploads) asks it to prove it again first.
+function BridgeClient:send(method, url, headers, makeBody, fresh)
+	local guarded = headers.Authorization ~= nil or method ~= 'GET'
 	local attempt = 0
 	while true do
 		attempt = attempt + 1
+		if guarded and (fresh or not self.verified) then
+			local ok, problem = self:verifyIdentity()
+			if not ok then return nil, problem end
+		end
 		local result, hdrs
 		if method == 'GET' then
 			result, hdrs = LrHttp.get(url, headerList(headers), self.timeout)
@@ -159,6 +214,8 @@ function BridgeClient:send(method, url, headers, makeBody)
 			result, hdrs = LrHttp.post(url, getter, headerList(headers), method, self.timeout, total)
 		end
 		if result == nil then
+			-- Whatever answers next on this port may not be the bridge that answered before.
+			self.verified = false
 			return nil, networkProblem(hdrs)
 		end
 		local status = tonumber(hdrs and hdrs.status)
@@ -199,7 +256,7 @@ end
 
 function BridgeClient:runOperation(op, params, imageBytes, fileName, output)
 	local req = self:buildOperationRequest(op, params, imageBytes, fileName, output)
-	local body, info = self:send('POST', req.url, req.headers, req.body)
+	local body, info = self:send('POST', req.url, req.headers, req.body, true)
 	if not body then return nil, info end
 	if body == '' then
 		return nil, { kind = 'http', status = info.status, unexpected = true,
@@ -208,10 +265,18 @@ function BridgeClient:runOperation(op, params, imageBytes, fileName, output)
 	return body, info
 end
 
--- Checks that the bridge is there, speaks our protocol and accepts the token, with two
--- cheap calls (health needs no token; the job list does). Returns health or nil, problem.
+-- Checks that the bridge is there, proves its identity, speaks our protocol and accepts the
+-- token, with two cheap calls (the identity challenge needs no token; the job list does).
+-- Returns health or nil, problem.
 function BridgeClient:checkAccess()
-	local health, problem = self:health()
+	local health, problem
+	if self.token == '' then
+		-- Nothing to prove the bridge against: say whether it runs, then ask for the token.
+		health, problem = self:health()
+		if not health then return nil, problem end
+		return nil, { kind = 'noToken' }
+	end
+	health, problem = self:verifyIdentity()
 	if not health then return nil, problem end
 	if type(health) ~= 'table' or health.status ~= 'ok' then
 		return nil, { kind = 'badJson', message = 'not a Retouch Bridge health answer' }
@@ -271,6 +336,10 @@ function BridgeClient:describe(problem)
 		return LOC("$$$/RetouchBridge/Err/Protocol=The bridge at ^1 speaks protocol ^2; this plug-in needs protocol ^3. Update Retouch Bridge and this plug-in to the same version.", url, problem.message, BridgeClient.PROTOCOL)
 	elseif kind == 'badJson' then
 		return LOC("$$$/RetouchBridge/Err/BadJson=The bridge at ^1 sent an answer this plug-in cannot read (^2). Check that the URL points at Retouch Bridge, and see the bridge log.", url, tostring(problem.message))
+	elseif kind == 'impostor' then
+		return LOC("$$$/RetouchBridge/Err/Impostor=Something else is answering on port ^1 — not Retouch Bridge, or a bridge with another token. Check the token in Plug-in Manager > Retouch Bridge, or quit the other program. Nothing was sent to it.", self:port())
+	elseif kind == 'noToken' then
+		return LOC "$$$/RetouchBridge/Err/NoToken=No pairing token is set, so nothing was sent. Run 'retouch-bridge token' (or open the tray app's Pair menu), paste the token in Plug-in Manager > Retouch Bridge, and click Test connection."
 	elseif kind == 'file' then
 		return LOC("$$$/RetouchBridge/Err/File=The rendered photo could not be read: ^1", tostring(problem.message))
 	elseif kind == 'network' then

@@ -18,23 +18,32 @@ describe('BridgeClient against the real bridge #bridge', function()
 		assert.is_true(have.upscale and have.passthrough)
 	end)
 
-	it('checkAccess tells a good token from a wrong one with two cheap calls', function()
+	it('checkAccess: identity proof, then the token, in two cheap calls; a wrong token never leaves', function()
 		assert(BridgeClient.new({ url = Env.url(), token = Env.token() }):checkAccess())
+		assert.matches('/v1/health%?challenge=%x+$', Lr.requests[1].url)
+		assert.is_nil(Lr.requests[1].headers.authorization)
+		assert.matches('/v1/jobs$', Lr.requests[2].url)
+		assert.are.equal('Bearer ' .. Env.token(), Lr.requests[2].headers.authorization)
 		local client = BridgeClient.new { url = Env.url(), token = 'wrong' }
 		local ok, problem = client:checkAccess()
 		assert.is_nil(ok)
-		assert.are.equal(401, problem.status)
-		assert.are.same({ '/v1/health', '/v1/jobs' }, { Lr.requests[3].url:match('/v1/%w+$'),
-			Lr.requests[4].url:match('/v1/%w+$') })
+		-- A bridge holding another token and an impostor look alike: one message names both.
+		assert.are.equal('impostor', problem.kind)
+		assert.matches('another token%. Check the token', client:describe(problem))
+		assert.are.equal(3, #Lr.requests, 'only the identity challenge went to the bridge')
+		assert.is_nil(Lr.requests[3].headers.authorization)
 	end)
 
-	it('health needs no token; capabilities refuse a wrong one with 401', function()
+	it('health needs no token; with a wrong one, capabilities are not even asked', function()
 		local client = BridgeClient.new { url = Env.url(), token = 'wrong' }
 		assert.are.equal('ok', assert(client:health()).status)
 		local caps, problem = client:capabilities()
 		assert.is_nil(caps)
-		assert.are.equal(401, problem.status)
-		assert.are.equal('unauthorized', problem.code)
+		assert.are.equal('impostor', problem.kind)
+		for _, req in ipairs(Lr.requests) do
+			assert.is_nil(req.headers.authorization)
+			assert.is_nil(req.url:find('capabilities', 1, true))
+		end
 	end)
 
 	it('runs an operation and gets the encoded result back', function()

@@ -4,16 +4,18 @@ local JSON = require 'JSON'
 local Multipart = require 'Multipart'
 local EnhanceSettings = require 'EnhanceSettings'
 local socket = require 'socket'
+local FakeIdentity = require 'fake_identity'
 
 local TIFF = 'II*\0' .. string.rep('\0\1\2\255', 16)
 
--- Answers every request with the given status and body, as LrHttp would.
-local function answer(status, body, headers)
-	Lr.intercept = function()
+-- Answers every request with the given status and body, as LrHttp would, after proving
+-- to the identity challenge that it holds `token` (default 't').
+local function answer(status, body, headers, token)
+	FakeIdentity.intercept(token or 't', function()
 		local hdrs = { status = status }
 		for k, v in pairs(headers or {}) do hdrs[#hdrs + 1] = { field = k, value = v } end
 		return body, hdrs
-	end
+	end)
 end
 
 local function errorBody(code, message, details)
@@ -39,14 +41,18 @@ describe('BridgeClient', function()
 		end)
 
 		it('posts multipart with the token, params as JSON and the file bytes untouched', function()
-			answer(200, TIFF)
+			answer(200, TIFF, nil, 'secret')
 			local client = BridgeClient.new { url = 'http://127.0.0.1:7847', token = ' secret \n' }
 			local image = string.rep('\0\255\r\n--', 1000)
 			local bytes, info = client:runOperation('upscale', { scale = 2, model = 'lanczos' }, image, 'IMG_1.tif',
 				{ format = 'jpeg', quality = 92 })
 			assert.are.equal(TIFF, bytes)
 			assert.are.equal(200, info.status)
-			local req = Lr.requests[1]
+			-- First the identity challenge, without the token; then the upload.
+			assert.are.equal(2, #Lr.requests)
+			assert.is_true(FakeIdentity.isChallenge(Lr.requests[1]))
+			assert.is_nil(Lr.requests[1].headers.authorization)
+			local req = Lr.requests[2]
 			assert.are.equal('POST', req.method)
 			assert.are.equal('http://127.0.0.1:7847/v1/ops/upscale?format=jpeg&quality=92', req.url)
 			assert.are.equal('Bearer secret', req.headers.authorization)
@@ -70,13 +76,13 @@ describe('BridgeClient', function()
 			local path = Scratch.write(dir .. '/r.tif', data)
 			local client = BridgeClient.new { token = 't' }
 			assert(client:runOperation('upscale', {}, { path = path }, 'r.tif', { format = 'tiff' }))
-			local req = Lr.requests[1]
+			local req = FakeIdentity.calls()[1]
 			assert.are.equal(data, Multipart.parse(req.body, req.headers['content-type'])[2].value)
 			local bytes, problem = client:runOperation('upscale', {}, { path = dir .. '/gone.tif' }, 'gone.tif')
 			assert.is_nil(bytes)
 			assert.are.equal('file', problem.kind)
 			assert.matches('could not be read', client:describe(problem))
-			assert.are.equal(1, #Lr.requests, 'nothing was sent for the missing file')
+			assert.are.equal(1, #FakeIdentity.calls(), 'nothing was sent for the missing file')
 		end)
 
 		it('sends each planned step to its operation with its parameters', function()
@@ -97,9 +103,11 @@ describe('BridgeClient', function()
 				{ '/v1/ops/upscale?format=tiff', { scale = 4, model = 'realesr-general-x4v3' } },
 				{ '/v1/ops/remove-background?format=tiff', {} },
 			}
-			assert.are.equal(#expected, #Lr.requests)
+			local calls = FakeIdentity.calls()
+			assert.are.equal(#expected, #calls)
+			assert.are.equal(2 * #expected, #Lr.requests, 'each upload after a fresh identity check')
 			for i, want in ipairs(expected) do
-				local req = Lr.requests[i]
+				local req = calls[i]
 				assert.are.equal('http://127.0.0.1:7847' .. want[1], req.url)
 				local parts = Multipart.parse(req.body, req.headers['content-type'])
 				assert.are.same(want[2], JSON.decode(parts[1].value))
@@ -107,13 +115,16 @@ describe('BridgeClient', function()
 			end
 		end)
 
-		it('sends no Authorization header without a token, and none for health', function()
-			answer(200, '{"status":"ok","version":"0.1.0","protocol":1}')
+		it('health never carries the token; without a token no photo is sent at all', function()
+			answer(200, '{"status":"ok","version":"0.1.0","protocol":1}', nil, 'abc')
 			assert(BridgeClient.new { token = 'abc' }:health())
 			assert.is_nil(Lr.requests[1].headers.authorization)
-			assert(BridgeClient.new {}:runOperation('upscale', {}, 'x', 'a.png'))
-			assert.is_nil(Lr.requests[2].headers.authorization)
-			assert.are.equal('http://127.0.0.1:7847/v1/ops/upscale', Lr.requests[2].url)
+			local client = BridgeClient.new {}
+			local bytes, problem = client:runOperation('upscale', {}, 'x', 'a.png')
+			assert.is_nil(bytes)
+			assert.are.equal('noToken', problem.kind)
+			assert.matches('No pairing token is set, so nothing was sent', client:describe(problem))
+			assert.are.equal(1, #Lr.requests)
 		end)
 	end)
 
@@ -184,13 +195,13 @@ describe('BridgeClient', function()
 			local waits = {}
 			client = BridgeClient.new { token = 't', sleep = function(s) waits[#waits + 1] = s end }
 			local calls = 0
-			Lr.intercept = function()
+			FakeIdentity.intercept('t', function()
 				calls = calls + 1
 				if calls < 3 then
 					return errorBody('queue_full', 'busy'), { status = 429, { field = 'Retry-After', value = '4' } }
 				end
 				return TIFF, { status = 200 }
-			end
+			end)
 			assert.are.equal(TIFF, client:runOperation('upscale', {}, 'x', 'a.tif'))
 			assert.are.same({ 4, 4 }, waits)
 		end)
@@ -201,7 +212,7 @@ describe('BridgeClient', function()
 				answer(429, errorBody('queue_full', 'busy'))
 				return client:runOperation('upscale', {}, 'x', 'a.tif')
 			end)()
-			assert.are.equal(3, #Lr.requests)
+			assert.are.equal(3, #FakeIdentity.calls())
 			assert.matches('busy', client:describe(problem))
 		end)
 
@@ -238,7 +249,8 @@ describe('BridgeClient', function()
 		end)
 
 		it('a protocol mismatch is caught by testConnection', function()
-			answer(200, '{"status":"ok","version":"9.0","protocol":2}')
+			FakeIdentity.intercept('t', function() return '{"jobs":[]}', { status = 200 } end,
+				{ version = '9.0', protocol = 2 })
 			local summary, problem = client:testConnection()
 			assert.is_nil(summary)
 			assert.matches('protocol 2', client:describe(problem))

@@ -147,12 +147,14 @@ describe('Enhance selected photos, against the real bridge #bridge', function()
 		assert.matches('not running at', lastMessage().message)
 	end)
 
-	it('wrong token: nothing is exported, the message says to re-pair', function()
+	it('wrong token: nothing is exported, the token is never sent, the message says to check it', function()
 		Env.pair(Lr, { token = 'wrong' })
 		Lr.catalog.targetPhotos = { original('x.CR2', 'RAW', { TIFF16 = Env.fixture('photo16.tif') }) }
 		runMenuItem()
 		assert.are.equal(0, #Lr.sessions)
-		assert.matches('Re%-pair', lastMessage().message)
+		-- The bridge cannot prove a token it does not hold: to the plug-in it looks like an impostor.
+		assert.matches('not Retouch Bridge, or a bridge with another token%. Check the token', lastMessage().message)
+		for _, req in ipairs(Lr.requests) do assert.is_nil(req.headers.authorization) end
 	end)
 
 	it('the stacked photo carries the original\'s keywords, IPTC text, rating and label', function()

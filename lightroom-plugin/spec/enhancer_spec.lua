@@ -4,6 +4,7 @@ local BridgeClient = require 'BridgeClient'
 local Enhancer = require 'Enhancer'
 local Multipart = require 'Multipart'
 local JSON = require 'JSON'
+local FakeIdentity = require 'fake_identity'
 
 local TIFF_MAGIC, JPEG_MAGIC = 'II*\0', '\255\216\255\224'
 
@@ -11,7 +12,7 @@ local TIFF_MAGIC, JPEG_MAGIC = 'II*\0', '\255\216\255\224'
 -- body records which steps it went through.
 local function fakeBridgeAnswers(failAt)
 	local count = 0
-	Lr.intercept = function(req)
+	FakeIdentity.intercept('t', function(req)
 		count = count + 1
 		if count == failAt then
 			return JSON.encode({ error = { code = 'internal_error', message = 'RuntimeError: CUDA went away' } }),
@@ -22,7 +23,7 @@ local function fakeBridgeAnswers(failAt)
 		local format = req.url:match('format=(%a+)')
 		local magic = format == 'jpeg' and JPEG_MAGIC or TIFF_MAGIC
 		return magic .. input:sub(5) .. '|' .. req.url:match('/v1/ops/([%w-]+)'), { status = 200 }
-	end
+	end)
 end
 
 local PLAN = {
@@ -50,10 +51,11 @@ describe('Enhancer', function()
 			onStep = function(i, n, step) steps[#steps + 1] = string.format('%d/%d %s', i, n, step.op) end,
 		})
 		assert.are.same({ '1/2 denoise', '2/2 upscale' }, steps)
-		assert.matches('/v1/ops/denoise%?format=tiff$', Lr.requests[1].url)
-		assert.matches('/v1/ops/upscale%?format=jpeg&quality=90$', Lr.requests[2].url)
+		local calls = FakeIdentity.calls()
+		assert.matches('/v1/ops/denoise%?format=tiff$', calls[1].url)
+		assert.matches('/v1/ops/upscale%?format=jpeg&quality=90$', calls[2].url)
 		-- The second step received the first step's answer.
-		local second = Multipart.parse(Lr.requests[2].body, Lr.requests[2].headers['content-type'])[2]
+		local second = Multipart.parse(calls[2].body, calls[2].headers['content-type'])[2]
 		assert.are.equal(TIFF_MAGIC .. 'pixels|denoise', second.value)
 		assert.are.equal('step1.tif', second.fileName)
 		assert.are.equal(JPEG_MAGIC .. 'pixels|denoise|upscale', Scratch.read(output))
@@ -83,7 +85,7 @@ describe('Enhancer', function()
 	end)
 
 	it('refuses an answer in the wrong format instead of saving it', function()
-		Lr.intercept = function() return '<html>hello</html>', { status = 200 } end
+		FakeIdentity.intercept('t', function() return '<html>hello</html>', { status = 200 } end)
 		local path = Scratch.write(dir .. '/photo.tif', TIFF_MAGIC .. 'original')
 		local ok, message = Enhancer.enhanceFile { client = client, plan = { PLAN[2] }, input = path, output = path,
 			output_format = { format = 'tiff' } }

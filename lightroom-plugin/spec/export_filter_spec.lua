@@ -69,8 +69,16 @@ describe('AI Enhance export filter, against the real bridge #bridge', function()
 			assert.are.equal(0, #out.iptc % 4)
 		end
 		assert.are.same({ 'A.tif', 'B.tif' }, Scratch.list(dest))
-		assert.are.equal(2, #Lr.requests - 2, 'health and token checked once, then one call per photo')
-		assert.matches('/v1/ops/upscale%?format=tiff$', Lr.requests[3].url)
+		-- Identity and token checked once, then per photo a fresh identity check and the upload.
+		local seen = {}
+		for _, req in ipairs(Lr.requests) do
+			seen[#seen + 1] = req.method .. ' ' .. req.url:match('/v1/[^?]*') .. (req.url:find('?challenge=', 1, true)
+				and '?challenge' or '') .. (req.headers.authorization and ' +token' or '')
+		end
+		assert.are.same({ 'GET /v1/health?challenge', 'GET /v1/jobs +token',
+			'GET /v1/health?challenge', 'POST /v1/ops/upscale +token',
+			'GET /v1/health?challenge', 'POST /v1/ops/upscale +token' }, seen)
+		assert.matches('/v1/ops/upscale%?format=tiff$', Lr.requests[4].url)
 	end)
 
 	it('JPEG export with "16-bit render": renders a 16-bit TIFF in temp, saves the JPEG the user chose', function()
@@ -181,7 +189,7 @@ describe('AI Enhance export filter, against the real bridge #bridge', function()
 		assert.are.same({}, Scratch.list(dest))
 	end)
 
-	it('wrong token: the real bridge answers 401 and every photo says to re-pair', function()
+	it('wrong token: the real bridge cannot prove it, so the token is never sent; each photo says to check it', function()
 		Env.pair(Lr, { token = 'not-the-token' })
 		local context = runFilter(Lr.filterContext {
 			propertyTable = settings(), destinationDir = dest,
@@ -189,8 +197,10 @@ describe('AI Enhance export filter, against the real bridge #bridge', function()
 		})
 		local done = outcome(context, 1)
 		assert.is_false(done.success)
-		assert.matches('refused the pairing token%. Re%-pair', done.message)
-		assert.are.equal(401, Lr.requests[2].status)
+		assert.matches('not Retouch Bridge, or a bridge with another token%. Check the token', done.message)
+		assert.are.equal('skipped', context.sources[1].renderResult)
+		assert.are.equal(1, #Lr.requests, 'only the identity challenge')
+		assert.is_nil(Lr.requests[1].headers.authorization)
 		assert.are.same({}, Scratch.list(dest))
 	end)
 

@@ -65,6 +65,7 @@ TOKEN="$(tr -d '[:space:]' <"$RB_HOME/config/token")"
 
 export RB_SPEC_URL="http://127.0.0.1:$PORT"
 export RB_SPEC_TOKEN="$TOKEN"
+export RB_SPEC_PYTHON="$PY"
 export RB_SPEC_FIXTURES="$WORK/fixtures"
 export RB_SPEC_TMP="$WORK/tmp"
 export RB_SPEC_BRIDGE_LOG="$WORK/bridge.log"

@@ -102,6 +102,13 @@ def test_second_server_on_same_port_says_so(tmp_path):
     from tests.support.server import running_bridge
 
     with running_bridge(tmp_path / "a") as b:
+        # Same home: the running bridge proves it holds our token.
+        r = cli("serve", "--port", str(b.port), home=tmp_path / "a")
+        assert r.returncode == 1
+        assert f"is already running on http://127.0.0.1:{b.port}" in r.stderr
+        # Another home, another token: it cannot prove it is ours, and is not called ours.
         r = cli("serve", "--port", str(b.port), home=tmp_path / "b")
-        assert r.returncode != 0
-        assert "another bridge" in r.stderr or "running" in r.stderr
+        assert r.returncode == 2
+        assert "taken by something else" in r.stderr
+        assert "another bridge running with a different token" in r.stderr
+        assert "already running" not in r.stderr

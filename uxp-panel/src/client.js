@@ -9,6 +9,8 @@
 
 const { toLittleEndianBytes, fromLittleEndianBytes, depthOf } = require("./buffers.js");
 const { parseBounds, parseExtent } = require("./geometry.js");
+const { utf8 } = require("./utf8.js");
+const { newNonce, proofMatches, portOf } = require("./identity.js");
 
 const PROTOCOL = 1;
 const DEFAULT_URL = "http://127.0.0.1:7847";
@@ -26,20 +28,6 @@ class BridgeError extends Error {
 }
 
 // ---------------------------------------------------------------- text and multipart
-
-/** UTF-8 bytes of a string (TextEncoder is not guaranteed in every UXP version). */
-function utf8(text) {
-  const out = [];
-  for (let i = 0; i < text.length; i++) {
-    let c = text.codePointAt(i);
-    if (c > 0xffff) i++;
-    if (c < 0x80) out.push(c);
-    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
-    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-  }
-  return Uint8Array.from(out);
-}
 
 function randomBoundary() {
   let s = "----RetouchBridge";
@@ -188,26 +176,90 @@ class BridgeClient {
     this.token = token;
     this._fetch = fetchImpl || globalThis.fetch.bind(globalThis);
     this._WebSocket = wsImpl || globalThis.WebSocket;
+    this._identity = null; // the pending or settled identity check of this connection
   }
 
   get wsUrl() {
     return `${this.baseUrl.replace(/^http/, "ws")}/v1/events?token=${encodeURIComponent(this.token)}`;
   }
 
-  async _request(method, path, { body, headers = {}, auth = true } = {}) {
-    const h = { ...headers };
-    if (auth) h.Authorization = `Bearer ${this.token}`;
-    let res;
+  /** One HTTP exchange, any status. A network failure also forgets the identity check. */
+  async _send(method, path, { body, headers = {} } = {}) {
     try {
-      res = await this._fetch(this.baseUrl + path, { method, headers: h, body });
+      return await this._fetch(this.baseUrl + path, { method, headers, body });
     } catch (e) {
+      // Whatever answers next on this port may not be the bridge that answered before.
+      this.forgetIdentity();
       throw new BridgeError({
         code: "bridge_unreachable",
         message: `cannot reach the bridge at ${this.baseUrl} (${e && e.message ? e.message : e})`,
       });
     }
+  }
+
+  /**
+   * Every request but health carries the token, so it waits for the identity check;
+   * `fresh` asks for a new check first (before uploading pixels: the bridge may have
+   * quit since the last one, and something else taken its port).
+   */
+  async _request(method, path, { body, headers = {}, auth = true, fresh = false } = {}) {
+    const h = { ...headers };
+    if (auth) {
+      if (fresh) this.forgetIdentity();
+      await this.verifyIdentity();
+      h.Authorization = `Bearer ${this.token}`;
+    }
+    const res = await this._send(method, path, { body, headers: h });
     if (!res.ok) throw await errorFrom(res);
     return res;
+  }
+
+  /**
+   * Is the server on the port the bridge that holds our token? Asks GET
+   * /v1/health?challenge=<fresh nonce> (no token) and checks the HMAC proof. Resolves
+   * with the health answer; rejects with code "impostor" (nothing else is sent to that
+   * server), "unauthorized" without a token, or the bridge's own bad_host/bad_origin.
+   * Done once per connection, again before every upload of pixels, after a network
+   * failure and after the event stream closes.
+   */
+  verifyIdentity() {
+    if (!this._identity) {
+      const check = this._challenge();
+      this._identity = check;
+      check.catch(() => { if (this._identity === check) this._identity = null; });
+    }
+    return this._identity;
+  }
+
+  /** The next authenticated request checks the server's identity again. */
+  forgetIdentity() { this._identity = null; }
+
+  async _challenge() {
+    if (!this.token) {
+      throw new BridgeError({ code: "unauthorized", message: "no pairing token: paste the token first" });
+    }
+    const nonce = newNonce();
+    const res = await this._send("GET", `/v1/health?challenge=${nonce}`);
+    if (!res.ok) {
+      const err = await errorFrom(res);
+      // The bridge's Host/Origin refusals come before any route: say what to change.
+      if (err.code === "bad_host" || err.code === "bad_origin") throw err;
+      throw this._impostor(`it answered HTTP ${res.status} to the identity challenge`);
+    }
+    let health = null;
+    try { health = await res.json(); } catch { /* not JSON: not the bridge */ }
+    const proof = health && typeof health === "object" ? health.proof : undefined;
+    if (proof === undefined) throw this._impostor("it gave no identity proof");
+    if (!proofMatches(this.token, nonce, proof)) throw this._impostor("its identity proof does not match this token");
+    return health;
+  }
+
+  _impostor(reason) {
+    return new BridgeError({
+      code: "impostor",
+      message: `the server at ${this.baseUrl} is not the Retouch Bridge that holds this token: ${reason}`,
+      details: { port: portOf(this.baseUrl), url: this.baseUrl, reason },
+    });
   }
 
   async _json(method, path, opts) {
@@ -241,7 +293,7 @@ class BridgeClient {
     const parts = jobParts({ op, params, image, mask, icc, priority });
     const { body, contentType } = buildMultipart(parts);
     // An exact ArrayBuffer: the body type every UXP version's fetch accepts.
-    return this._json("POST", "/v1/jobs", { body: body.buffer, headers: { "Content-Type": contentType } });
+    return this._json("POST", "/v1/jobs", { body: body.buffer, headers: { "Content-Type": contentType }, fresh: true });
   }
 
   /** A result layer's pixels, raw: {data, width, height, channels, depth, bounds, extent, hasMask}. */
@@ -262,9 +314,12 @@ class BridgeClient {
     return px;
   }
 
-  /** Open the event stream; resolves once it is open. */
+  /** Open the event stream (its URL carries the token); resolves once it is open. */
   async events({ jobs = null } = {}) {
+    await this.verifyIdentity();
     const stream = new EventStream(this.wsUrl, this._WebSocket);
+    // A stream that ends may mean the bridge went away and something else took the port.
+    stream.on("close", () => this.forgetIdentity());
     if (jobs) stream.subscribe(jobs);
     await stream.ready;
     return stream;

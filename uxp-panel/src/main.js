@@ -90,9 +90,12 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
     }
     if (!token) { dispatch({ type: "need-token" }); return; }
     try {
+      // Before the token goes anywhere: is this the bridge that holds it?
+      health = await client.verifyIdentity();
       capabilities = await client.capabilities();
     } catch (error) {
-      dispatch(error.code === "unauthorized" ? { type: "unauthorized" } : { type: "unreachable", error });
+      dispatch(error.code === "unauthorized" ? { type: "unauthorized" }
+        : error.code === "impostor" ? { type: "impostor", error } : { type: "unreachable", error });
       return;
     }
     dispatch({ type: "connected", health, capabilities });

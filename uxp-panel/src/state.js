@@ -7,7 +7,10 @@
  *   disconnected --connected--> idle --job-start--> busy --job-done/cancelled--> idle
  *        |  ^                    |                    \--job-failed--> error --dismiss--> idle
  *        |  '---unreachable------'
- *        '--need-token/unauthorized--> pairing --(token saved, connected)--> idle
+ *        '--need-token/unauthorized/impostor--> pairing --(token saved, connected)--> idle
+ *
+ * "impostor": the server on the port did not prove it holds our token (port squatting,
+ * or a bridge with another token); the panel sends it nothing and shows the token form.
  */
 
 const { PROTOCOL } = require("./client.js");
@@ -66,6 +69,14 @@ function describeError(err) {
         message: "Copy the token from the tray menu (Copy pairing token) or run `retouch-bridge token`, and paste it here again.",
         action: { kind: "pair", label: "Pair again" },
       };
+    case "impostor": {
+      const port = details.port || "?";
+      return {
+        code, title: `Not Retouch Bridge on port ${port}`,
+        message: `Something else is answering on port ${port} — not Retouch Bridge, or a bridge with another token. Check the token or quit the other program.`,
+        action: { kind: "retry", label: "Check again" },
+      };
+    }
     case "bad_origin":
     case "bad_host":
       return {
@@ -138,6 +149,11 @@ function reduce(state, ev) {
       return { ...state, phase: "pairing", connecting: false, error: null };
     case "unauthorized":
       return { ...state, phase: "pairing", connecting: false, error: describeError({ code: "unauthorized" }) };
+    case "impostor":
+      return {
+        ...state, phase: "pairing", connecting: false, bridge: null,
+        error: describeError(ev.error || { code: "impostor" }),
+      };
     case "unreachable":
       return {
         ...state, phase: "disconnected", connecting: false, bridge: null,
@@ -186,6 +202,7 @@ function reduce(state, ev) {
       const error = describeError(ev.error);
       if (error.code === "cancelled") return { ...state, phase: "idle", job: null, notice: "Cancelled — nothing was changed" };
       if (error.code === "unauthorized") return { ...state, phase: "pairing", job: null, error };
+      if (error.code === "impostor") return { ...state, phase: "pairing", job: null, bridge: null, error };
       if (error.code === "bridge_unreachable") return { ...state, phase: "disconnected", job: null, bridge: null, error };
       return { ...state, phase: "error", job: null, error };
     }
@@ -224,6 +241,7 @@ function viewModel(state) {
       text: `Connected · ${state.bridge.version}`,
       detail: `Retouch Bridge ${state.bridge.version}, protocol ${state.bridge.protocol}${device ? `, running on ${device}` : ""}`,
     }
+    : state.error && state.error.code === "impostor" ? { tone: "off", text: "Not verified", detail: state.error.message }
     : state.phase === "pairing" ? { tone: "warn", text: "Not paired" }
     : { tone: "off", text: "Not connected" };
   const ops = {};

@@ -137,9 +137,10 @@ test("cancel: DELETE stops a running job, which ends cancelled", { skip }, async
   assert.ok(Date.now() - started < 10000, "cancelled long before its 20 s");
 });
 
-test("errors: wrong token 401, unknown op 404, bad parameter 400, no mask 404, bridge down", { skip }, async () => {
+test("errors: wrong token refused unsent, unknown op 404, bad parameter 400, no mask 404, bridge down", { skip }, async () => {
+  // A wrong token fails the identity check before it is ever sent (see identity.test.js).
   const wrong = new BridgeClient({ baseUrl: bridge.url, token: "not-the-token" });
-  await assert.rejects(wrong.capabilities(), (e) => e.status === 401 && e.code === "unauthorized");
+  await assert.rejects(wrong.capabilities(), (e) => e.code === "impostor" && /does not match/.test(e.message));
   await assert.rejects(client.submitJob({ op: "no-such-op", image: rgbImage(4, 4) }),
     (e) => e.status === 404 && e.code === "unknown_operation");
   await assert.rejects(client.submitJob({ op: "upscale", params: { scale: 100 }, image: rgbImage(4, 4) }),

@@ -50,7 +50,7 @@ test("npm run package builds a valid, reproducible .ccx with exactly the plugin 
     const entries = unzip(bytes);
     const names = entries.map((e) => e.name);
     for (const need of ["manifest.json", "index.html", "index.js", "styles.css", "src/main.js", "src/photoshop.js",
-      "src/client.js", "src/geometry.js", "src/buffers.js", "src/state.js", "src/jobs.js", "icons/panel.png", "icons/panel@2x.png",
+      "src/client.js", "src/identity.js", "src/sha256.js", "src/utf8.js", "src/geometry.js", "src/buffers.js", "src/state.js", "src/jobs.js", "icons/panel.png", "icons/panel@2x.png",
       "icons/plugin.png", "icons/plugin@2x.png"]) {
       assert.ok(names.includes(need), need);
     }

@@ -82,6 +82,26 @@ test("wrong token -> pairing; bridge down -> disconnected; model missing -> erro
   assert.equal(reduce(failed, { type: "dismiss" }).phase, "idle");
 });
 
+test("an impostor on the port: an error state that names the port, the token form, nothing enabled", () => {
+  const error = { code: "impostor", message: "no proof", details: { port: "7847" } };
+  const s = run([{ type: "connect" }, { type: "impostor", error }]);
+  assert.equal(s.phase, "pairing");
+  const vm = viewModel(s);
+  assert.equal(vm.showPairing, true, "a wrong token looks the same, so the token form is offered");
+  assert.deepEqual({ tone: vm.status.tone, text: vm.status.text }, { tone: "off", text: "Not verified" });
+  assert.equal(vm.error.title, "Not Retouch Bridge on port 7847");
+  assert.equal(vm.error.message, "Something else is answering on port 7847 — not Retouch Bridge, or a bridge with another token. Check the token or quit the other program.");
+  assert.equal(vm.error.action.kind, "retry");
+  assert.ok(Object.values(vm.ops).every((o) => !o.enabled));
+  // Found out mid-job (a fresh check before uploading): the job ends, the bridge is forgotten.
+  const busy = run([{ type: "connected", health: HEALTH, capabilities: CAPS }, { type: "job-start", op: "upscale", title: "Upscale" }]);
+  const failed = reduce(busy, { type: "job-failed", error });
+  assert.deepEqual({ phase: failed.phase, bridge: failed.bridge, job: failed.job }, { phase: "pairing", bridge: null, job: null });
+  assert.equal(viewModel(failed).status.text, "Not verified");
+  // Connected again with the right token: the error is gone.
+  assert.equal(viewModel(reduce(failed, { type: "connected", health: HEALTH, capabilities: CAPS })).error, null);
+});
+
 test("a bridge on another protocol version is refused with which side to update", () => {
   const s = reduce(initialState(), { type: "connected", health: { ...HEALTH, protocol: 2 }, capabilities: CAPS });
   assert.equal(s.phase, "disconnected");

@@ -11,6 +11,7 @@ const path = require("node:path");
 const { startBridge, unavailable, freePort } = require("./helpers/bridge.js");
 const { chromiumPath, dumpDom, screenshot, element } = require("./helpers/chromium.js");
 const { createDevServer } = require("../dev/serve.js");
+const { startImpostor } = require("./helpers/impostor.js");
 
 const ARTIFACTS = path.resolve(__dirname, "..", "test-artifacts");
 const skipBridge = unavailable() || false;
@@ -98,13 +99,43 @@ test("bridge not running: the panel says so and offers Retry", { skip: skipChrom
   });
 });
 
+// The panel cannot tell a wrong token from an impostor (neither proves the token), so
+// both get one message that names both, with the token form open.
+const NOT_VERIFIED = /Something else is answering on port \d+ — not Retouch Bridge, or a bridge with another token\. Check the token or quit the other program\./;
+
 test("wrong token: the pairing form opens with what to do", { skip }, async () => {
   const bridge = await theBridge();
   await withDevPage({ bridge: bridge.url, token: "wrong-token" }, async (url) => {
     const html = await dumpDom(url);
     assert.ok(!element(html, "pairing").hidden);
-    assert.match(element(html, "alert").text, /refused the pairing token.*retouch-bridge token/);
+    assert.match(element(html, "alert").text, NOT_VERIFIED);
     assert.equal(element(html, "token").tag, "sp-textfield");
     assert.ok(isPng(await screenshot(url, path.join(ARTIFACTS, "panel-pairing.png"))));
   });
+});
+
+test("an impostor on the port: a clear error, and it never sees the token", { skip: skipChromium }, async () => {
+  const impostor = await startImpostor({ mode: "no-proof" });
+  const token = "the-real-token-0123456789abcdef";
+  try {
+    await withDevPage({ bridge: impostor.url, token }, async (url) => {
+      const html = await dumpDom(url);
+      assert.equal(element(html, "status").attr("data-tone"), "off");
+      assert.equal(element(html, "status-text").text, "Not verified");
+      const alert = element(html, "alert");
+      assert.ok(!alert.hidden);
+      assert.match(alert.text, /Not Retouch Bridge on port \d+/);
+      assert.match(alert.text, NOT_VERIFIED);
+      assert.equal(element(html, "alert-action").text, "Check again");
+      assert.ok(!element(html, "pairing").hidden, "the token form is there to check the token");
+      assert.ok(element(html, "run-upscale").disabled);
+      assert.ok(isPng(await screenshot(url, path.join(ARTIFACTS, "panel-impostor.png"))));
+    });
+    assert.ok(impostor.received.some((r) => r.url.startsWith("/v1/health?challenge=")), "it was challenged");
+    assert.ok(!impostor.everything().includes(token), "the token never reached it");
+    assert.ok(impostor.received.every((r) => r.method === "GET" && r.url.startsWith("/v1/health")));
+    assert.equal(impostor.upgrades.length, 0);
+  } finally {
+    await impostor.close();
+  }
 });

@@ -54,15 +54,18 @@ function Env.leftoversInTemp()
 	return found
 end
 
---[[ A stand-in for a bridge that crashes on every photo: health, jobs and capabilities answer
-like the bridge, every POST gets HTTP 500 with the bridge's error JSON. Runs as its own
-lua5.1 process (the plug-in's HTTP calls block), found at the port it reports. ]]
-function Env.startCrashingServer()
-	local portFile = os.tmpname()
+--[[ A server in place of the bridge (spec/support/fake_server.lua): 'crash' (a bridge that
+proves its identity and fails every operation with HTTP 500), or an impostor: 'no-proof',
+'wrong-proof', 'other-token'; on `port` if given. Runs as its own lua5.1 process (the
+plug-in's HTTP calls block), found at the port it reports. received() gives every request
+it got (and all of them as one raw string). ]]
+function Env.startFakeServer(mode, port)
+	local portFile, logFile = os.tmpname(), os.tmpname()
 	os.remove(portFile)
-	local script = 'spec/support/crashing_server.lua'
-	assert(os.execute(string.format('lua5.1 %s %s >/dev/null 2>&1 &', script, portFile)) == 0)
-	local port
+	local script = 'spec/support/fake_server.lua'
+	assert(os.execute(string.format('lua5.1 %s %s %s %s %s >/dev/null 2>&1 &', script, mode, portFile, logFile,
+		port or '')) == 0)
+	port = nil
 	for _ = 1, 100 do
 		local f = io.open(portFile)
 		if f then
@@ -73,18 +76,32 @@ function Env.startCrashingServer()
 		socket.sleep(0.05)
 	end
 	os.remove(portFile)
-	assert(port, 'the crashing server did not start')
-	return {
-		url = 'http://127.0.0.1:' .. port,
-		stop = function()
-			local c = socket.connect('127.0.0.1', port)
-			if c then
-				c:send('GET /quit HTTP/1.0\r\n\r\n')
-				c:receive('*a')
-				c:close()
-			end
-		end,
-	}
+	assert(port, 'the fake server did not start')
+	local server = { url = 'http://127.0.0.1:' .. port, port = port }
+	function server.received()
+		local f = assert(io.open(logFile, 'rb'))
+		local raw = f:read('*a')
+		f:close()
+		local list = {}
+		for request in raw:gmatch('(.-)\n%-%-end of request%-%-\n') do list[#list + 1] = request end
+		return list, raw
+	end
+	function server.stop()
+		if server.stopped then return end
+		server.stopped = true
+		local c = socket.connect('127.0.0.1', port)
+		if c then
+			c:send('GET /quit HTTP/1.0\r\n\r\n')
+			c:receive('*a')
+			c:close()
+		end
+		os.remove(logFile)
+	end
+	return server
+end
+
+function Env.startCrashingServer()
+	return Env.startFakeServer('crash')
 end
 
 return Env
