@@ -233,19 +233,23 @@ class JobQueue:
     def _loop(self) -> None:
         while (job := self._next()) is not None:
             self._emit(job, "started")
+            # The final state is written last: a poller on another thread that sees
+            # "done" or "failed" must also see the result or the error, and the end time.
+            final = "failed"
             try:
                 ctx = self._make_context(job)
                 job.result = job.work(ctx)
                 if job.cancel_token.cancelled:
                     raise Cancelled("the job was cancelled")
-                job.state, job.progress, job.message = "done", 1.0, ""
+                job.progress, job.message = 1.0, ""
+                final = "done"
             except Cancelled:
                 job.result = None
-                job.state, job.message = "cancelled", "cancelled"
+                job.message = "cancelled"
+                final = "cancelled"
             except BridgeError as e:
-                job.state, job.error = "failed", e.to_json()["error"]
+                job.error = e.to_json()["error"]
             except Exception as e:
-                job.state = "failed"
                 if is_out_of_memory(e):  # MemoryError, or a library's own (OpenCV, torch)
                     log.warning("job %s (%s) ran out of memory: %s", job.id, job.op, e)
                     job.error = {"code": "out_of_memory",
@@ -259,7 +263,8 @@ class JobQueue:
                     job.error = {"code": "internal_error", "message": f"{type(e).__name__}: {e}"}
             finally:
                 job.finished = time.time()
-                if job.state != "done":
+                job.state = final
+                if final != "done":
                     job.release()
                 with self._cond:
                     self.running = None
@@ -267,7 +272,8 @@ class JobQueue:
                 self._emit(job, job.state)
 
     def _finish_cancelled(self, job: Job) -> None:
-        job.state, job.message, job.finished = "cancelled", "cancelled", time.time()
+        job.message, job.finished = "cancelled", time.time()
+        job.state = "cancelled"
         job.cancel_token.cancel()
         job.release()
         job.done.set()
