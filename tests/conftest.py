@@ -45,3 +45,16 @@ def bridge_server(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("bridge-home")
     with running_bridge(home) as b:
         yield b
+
+
+@pytest.fixture
+def file_server():
+    """A local HTTP file server (127.0.0.1) standing in for a model host."""
+    from tests.models.file_server import FileServer
+
+    server = FileServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

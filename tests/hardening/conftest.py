@@ -3,7 +3,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,17 +11,6 @@ import pytest
 from tests.models.file_server import FileServer
 
 FAULT_INJECTION = Path(__file__).with_name("fault_injection")
-
-
-@pytest.fixture
-def file_server() -> Iterator[FileServer]:
-    """A local HTTP file server (127.0.0.1) standing in for a model host."""
-    server = FileServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 MirrorFn = Callable[[dict[str, bytes]], tuple[Path, dict[str, str]]]
