@@ -34,7 +34,7 @@ ROUTE_MODULES: tuple[str, ...] = (
 def create_app(settings: Settings, token: str | None = None) -> web.Application:
     token = token or load_or_create_token(settings.token_file)
     st = ServerState(settings, token)
-    guard = Guard(token, settings.port, extra_origins=settings.allow_origins,
+    guard = Guard(token, extra_origins=settings.allow_origins,
                   extra_hosts=() if is_loopback(settings.host) else (settings.host,))
     # aiohttp's own body limit applies to request.read()/post(); multipart streams are
     # counted by transport.BodyBudget against the same setting.
@@ -48,6 +48,12 @@ def create_app(settings: Settings, token: str | None = None) -> web.Application:
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_close_event_streams)
     return app
+
+
+def bound_url(host: str, runner: web.AppRunner) -> str:
+    """The URL clients use, with the port the socket really got (`--port 0`: any free one)."""
+    port = runner.addresses[0][1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 async def _close_event_streams(app: web.Application) -> None:
@@ -100,8 +106,7 @@ async def _serve(settings: Settings, on_ready: Callable[[str], None] | None) -> 
         raise BridgeError(
             f"cannot listen on {settings.host}:{settings.port}: {e.strerror}; is another bridge "
             "running? (`retouch-bridge serve --port N` picks another port)") from None
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    url = f"http://{host}:{settings.port}"
+    url = bound_url(settings.host, runner)
     print(f"Retouch Bridge {bridge.__version__} listening on {url}", flush=True)
     if on_ready:
         on_ready(url)

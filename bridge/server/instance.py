@@ -1,8 +1,9 @@
 """Is a bridge already running on this port? A second start says so instead of failing.
 
 "Ours" needs proof: the running server must answer a fresh challenge with the HMAC of
-our pairing token (bridge/identity.py). Something that only looks like a bridge is
-reported as such, and is never sent the token.
+our pairing token over the port we asked on (bridge/identity.py). Something that only
+looks like a bridge, or relays the challenge to a bridge on another port, is reported as
+such, and is never sent the token.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def running_bridge(host: str, port: int, token: str, timeout: float = 1.5) -> Fo
     so the caller reports a plain port conflict. A bridge-like answer without a valid
     proof for `token` is Found(ours=False): an impostor, or a bridge with another token.
     """
+    if not 0 < port < 65536:
+        return None  # port 0 asks for any free port: nothing can already be running there
     address = probe_address(host)
     host_header = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
     nonce = identity.new_nonce()
@@ -60,7 +63,8 @@ def running_bridge(host: str, port: int, token: str, timeout: float = 1.5) -> Fo
         conn.close()
     if not isinstance(body, dict) or body.get("status") != "ok" or "protocol" not in body:
         return None
-    ours = identity.proof_matches(token, nonce, body.get("proof"))
+    # The proof names the port it was made on: a relay to a bridge elsewhere fails here.
+    ours = identity.proof_matches(token, port, nonce, body.get("proof"))
     return Found(url=f"http://{host_header}", port=port, health=body, ours=ours)
 
 

@@ -46,7 +46,9 @@ ACCEPTED = {("POST", "/v1/jobs"), ("POST", "/v1/models/{id}/pull"), ("POST", "/v
 HEALTH_PARAMS = [
     {"name": "challenge", "in": "query", "required": False,
      "description": "a fresh client nonce; the answer then carries `proof`, hex "
-                    "HMAC-SHA256(key=pairing token, msg='retouch-bridge-identity-v1:' + nonce)",
+                    "HMAC-SHA256(key=pairing token, msg='retouch-bridge-identity-v2:' + port + "
+                    "':' + nonce), port being the one the bridge's own socket listens on, in "
+                    "decimal; a client checks it against the port it connected to",
      "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,128}$"}},
 ]
 

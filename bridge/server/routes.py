@@ -20,6 +20,7 @@ from bridge.ops.base import Layer, OpResult
 from bridge.ops.registry import get_operation, operations, prepare, run_operation
 from bridge.server import transport
 from bridge.server.jobs import FileResult, Job
+from bridge.server.security import listening_port
 from bridge.server.state import STATE, ServerState, dumps
 
 routes = web.RouteTableDef()
@@ -42,7 +43,7 @@ async def health(request: web.Request) -> web.Response:
         return json(body)
     if len(challenges) != 1 or not identity.valid_nonce(challenges[0]):
         raise InvalidParams(f"challenge must be {identity.NONCE_RULE}", param="challenge")
-    body["proof"] = identity.proof(state(request).token, challenges[0])
+    body["proof"] = identity.proof(state(request).token, listening_port(request), challenges[0])
     response = json(body)
     response.headers["Cache-Control"] = "no-store"  # an answer for one nonce, never reused
     return response

@@ -44,13 +44,33 @@ def host_name(host_header: str) -> str:
     return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
 
 
+def listening_port(request: web.Request) -> int:
+    """The port this connection came in on, read from the server's own socket.
+
+    Never from the Host header: the client writes that, and a relay would simply pass
+    on the one it was sent.
+    """
+    transport = request.transport
+    if transport is None:
+        raise ConnectionResetError("the connection closed before its port was known")
+    sockname = transport.get_extra_info("sockname")
+    if not isinstance(sockname, tuple) or len(sockname) < 2:
+        raise RuntimeError(f"not a TCP connection (socket name {sockname!r}): no port to sign")
+    return int(sockname[1])
+
+
 class Guard:
-    def __init__(self, token: str, port: int, extra_hosts: Iterable[str] = (),
+    def __init__(self, token: str, extra_hosts: Iterable[str] = (),
                  extra_origins: Iterable[str] = ()) -> None:
         self.token = token
         self.extra_hosts = {h.lower() for h in extra_hosts}
-        own = [f"http://{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]")]
-        self.origins = (*own, *HOST_ORIGINS, *extra_origins)
+        self.origins = (*HOST_ORIGINS, *extra_origins)
+
+    @staticmethod
+    def own_origins(request: web.Request) -> tuple[str, ...]:
+        """The dashboard's origins: on the port actually bound (also when started on port 0)."""
+        port = listening_port(request)
+        return tuple(f"http://{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]"))
 
     def host_ok(self, request: web.Request) -> bool:
         name = host_name(request.headers.get("Host", "")).lower()
@@ -63,7 +83,8 @@ class Guard:
             return request.headers.get("Sec-Fetch-Site", "none") in ("none", "same-origin")
         if origin == "null" and request.headers.get("Sec-Fetch-Site") == "cross-site":
             return False  # a sandboxed iframe on some web page
-        return any(fnmatchcase(origin, pattern) for pattern in self.origins)
+        return (origin in self.own_origins(request)
+                or any(fnmatchcase(origin, pattern) for pattern in self.origins))
 
     def offered_token(self, request: web.Request) -> str | None:
         auth = request.headers.get("Authorization", "")

@@ -18,7 +18,7 @@ from aiohttp import web
 import bridge
 from bridge.config import Settings
 from bridge.errors import BridgeError
-from bridge.server.app import create_app
+from bridge.server.app import bound_url, create_app
 from bridge.server.state import STATE, ServerState
 
 log = logging.getLogger("bridge.tray")
@@ -81,8 +81,7 @@ class BridgeThread:
                 f"cannot listen on {s.host}:{s.port}: {e.strerror}; another program uses "
                 "this port (`retouch-bridge tray --port N` picks another)")
             return
-        host = f"[{s.host}]" if ":" in s.host else s.host
-        self.url = f"http://{host}:{s.port}"
+        self.url = bound_url(s.host, runner)
         print(f"Retouch Bridge {bridge.__version__} listening on {self.url}", flush=True)
         log.info("tray: bridge listening on %s", self.url)
         self._ready.set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
 
 
 def free_port() -> int:
@@ -126,8 +128,9 @@ class Bridge:
 
 @contextmanager
 def running_bridge(home: Path, *args: str, env: dict[str, str] | None = None,
-                   timeout: float = 30) -> Iterator[Bridge]:
-    port = free_port()
+                   timeout: float = 30, port: int | None = None) -> Iterator[Bridge]:
+    """`serve` on `port` (default: a free one; 0: the bridge picks), ready to talk to."""
+    port = free_port() if port is None else port
     full_env = {**os.environ, "RB_HOME": str(home), "PYTHONUNBUFFERED": "1", **(env or {})}
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
     proc = subprocess.Popen(
@@ -148,6 +151,9 @@ def running_bridge(home: Path, *args: str, env: dict[str, str] | None = None,
     if not ready.wait(timeout):
         proc.kill()
         raise RuntimeError("bridge did not start:\n" + "".join(output))
+    # The port it says it listens on: with --port 0 only the bridge knows it.
+    said = next((m for m in map(LISTENING.search, output) if m), None)
+    port = int(said[1]) if said else port
     token = (home / "config" / "token").read_text().strip()
     bridge = Bridge(f"http://127.0.0.1:{port}", port, token, home, proc, output)
     try:

@@ -17,6 +17,7 @@ import pytest
 
 from bridge import identity
 from bridge.server import instance
+from tests.support.relay import Relay
 from tests.support.server import ROOT, free_port
 
 
@@ -118,7 +119,7 @@ class Impostor:
                 if proof_mode == "garbage":
                     answer["proof"] = "0" * 64
                 elif proof_mode == "other-token":  # a bridge holding another pairing token
-                    answer["proof"] = identity.proof("someone-elses-token", nonce)
+                    answer["proof"] = identity.proof("someone-elses-token", outer.port, nonce)
                 data = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -154,6 +155,22 @@ def assert_only_challenged(impostor: Impostor, token: str) -> None:
         assert token not in seen and "authorization" not in seen.lower(), seen
 
 
+@pytest.fixture
+def relay(bridge_server):
+    """A squatter that pipes its port to the real bridge, which holds the same token."""
+    squatter = Relay(bridge_server.port)
+    yield squatter
+    squatter.close()
+
+
+def assert_relay_only_challenged(relay: Relay, token: str) -> None:
+    assert relay.requests(), "the relay was never asked"
+    for line in relay.requests():
+        assert line.startswith("GET /v1/health?challenge="), line
+    seen = relay.received()
+    assert token.encode() not in seen and b"authorization" not in seen.lower(), seen
+
+
 def test_the_probe_calls_a_bridge_ours_only_when_it_proves_our_token(bridge_server):
     found = instance.running_bridge("127.0.0.1", bridge_server.port, bridge_server.token)
     assert found is not None and found.ours
@@ -184,3 +201,28 @@ def test_tray_reports_an_impostor_and_never_shows_it_the_token(impostor, tmp_pat
     assert "already running" not in r.stdout
     assert not log.exists(), "no browser was opened with the token"
     assert_only_challenged(impostor, (tmp_path / "home" / "config" / "token").read_text().strip())
+
+
+def test_serve_refuses_a_relay_to_a_real_bridge_with_the_same_token(relay, bridge_server):
+    # Same RB_HOME, so the same token: only the port in the proof gives the relay away.
+    r = cli(bridge_server.home, "serve", "--port", str(relay.port))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"port {relay.port} is taken by something else" in r.stderr
+    assert "already running" not in r.stderr + r.stdout
+    assert_relay_only_challenged(relay, bridge_server.token)
+    assert bridge_server.alive()
+
+
+def test_tray_refuses_a_relay_and_never_shows_it_the_token(relay, bridge_server, tmp_path):
+    log = tmp_path / "browser.log"
+    script = tmp_path / "browser.sh"
+    script.write_text(f'#!/bin/sh\necho "$1" >> "{log}"\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    env = {"BROWSER": f"{script} %s", "DISPLAY": "", "WAYLAND_DISPLAY": ""}
+    r = cli(bridge_server.home, "tray", "--port", str(relay.port), env=env)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "taken by something else" in r.stderr
+    assert "already running" not in r.stdout
+    assert not log.exists(), "no browser was opened with the token"
+    assert_relay_only_challenged(relay, bridge_server.token)
+
