@@ -4,6 +4,12 @@
  * shims injected (dev.html), and proxies /v1 (HTTP and the event WebSocket) to
  * a real bridge, so the page talks to the bridge same-origin.
  *
+ * A proxy on another port is exactly what the identity proof refuses (the bridge signs
+ * its own port). This one holds the token, so it vouches for the bridge: it checks the
+ * bridge's proof for the bridge's port and, only if that holds, answers the page with a
+ * proof for its own port. Anything that fails the check is passed on untouched, and the
+ * panel refuses it as it would directly.
+ *
  *   node dev/serve.js --bridge http://127.0.0.1:7847 --token "$(retouch-bridge token)"
  *
  * Used by the screenshot test; not part of the plugin package.
@@ -13,6 +19,8 @@ const http = require("node:http");
 const net = require("node:net");
 const fs = require("node:fs");
 const path = require("node:path");
+
+const { proofFor, proofMatches, portOf } = require("../src/identity.js");
 
 const ROOT = path.resolve(__dirname, "..");
 const TYPES = {
@@ -43,10 +51,33 @@ function createDevServer({ bridge = null, token = "", demo = {} } = {}) {
     const url = new URL(req.url, "http://dev");
     if (url.pathname.startsWith("/v1/")) {
       if (!target) { req.socket.destroy(); return; }
+      const nonce = url.pathname === "/v1/health" ? url.searchParams.get("challenge") : null;
       const up = http.request({
         host: target.hostname, port: target.port, method: req.method, path: req.url,
         headers: proxyHeaders(req.headers, target),
-      }, (answer) => { res.writeHead(answer.statusCode, answer.headers); answer.pipe(res); });
+      }, (answer) => {
+        if (!nonce || !token || answer.statusCode !== 200) {
+          res.writeHead(answer.statusCode, answer.headers);
+          answer.pipe(res);
+          return;
+        }
+        const chunks = [];
+        answer.on("data", (c) => chunks.push(c));
+        answer.on("end", () => {
+          let body = Buffer.concat(chunks);
+          try {
+            const health = JSON.parse(body.toString("utf8"));
+            if (proofMatches(token, portOf(target.href), nonce, health.proof)) {
+              health.proof = proofFor(token, req.socket.localPort, nonce);
+              body = Buffer.from(JSON.stringify(health));
+            }
+          } catch { /* not JSON: passed on as it came */ }
+          const headers = { ...answer.headers, "content-length": String(body.length) };
+          delete headers["transfer-encoding"];
+          res.writeHead(answer.statusCode, headers);
+          res.end(body);
+        });
+      });
       // Like a stopped bridge: the connection fails, so the page sees a network error.
       up.on("error", () => req.socket.destroy());
       req.pipe(up);

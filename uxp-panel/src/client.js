@@ -250,7 +250,10 @@ class BridgeClient {
     try { health = await res.json(); } catch { /* not JSON: not the bridge */ }
     const proof = health && typeof health === "object" ? health.proof : undefined;
     if (proof === undefined) throw this._impostor("it gave no identity proof");
-    if (!proofMatches(this.token, nonce, proof)) throw this._impostor("its identity proof does not match this token");
+    // The port we connect to, from our own URL: a relay to a bridge elsewhere fails here.
+    if (!proofMatches(this.token, portOf(this.baseUrl), nonce, proof)) {
+      throw this._impostor("its identity proof does not match this token and port");
+    }
     return health;
   }
 

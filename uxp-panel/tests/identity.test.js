@@ -7,6 +7,7 @@ const test = require("node:test");
 const assert = require("node:assert/strict");
 const { startBridge, unavailable } = require("./helpers/bridge.js");
 const { startImpostor, MODES } = require("./helpers/impostor.js");
+const { startRelay } = require("./helpers/relay.js");
 const { BridgeClient } = require("../src/client.js");
 const { proofFor, newNonce } = require("../src/identity.js");
 
@@ -39,8 +40,9 @@ test("the real bridge's proof is the one our own HMAC computes, for every nonce 
     const res = await fetch(`${bridge.url}/v1/health?challenge=${nonce}`);
     assert.equal(res.status, 200);
     const body = await res.json();
-    assert.equal(body.proof, proofFor(bridge.token, nonce), nonce);
-    assert.notEqual(body.proof, proofFor(`${bridge.token}x`, nonce));
+    assert.equal(body.proof, proofFor(bridge.token, bridge.port, nonce), nonce);
+    assert.notEqual(body.proof, proofFor(`${bridge.token}x`, bridge.port, nonce));
+    assert.notEqual(body.proof, proofFor(bridge.token, bridge.port + 1, nonce));
   }
   const client = new BridgeClient({ baseUrl: bridge.url, token: bridge.token });
   const health = await client.verifyIdentity();
@@ -81,6 +83,33 @@ for (const mode of MODES) {
     }
   });
 }
+
+test("a relay to the REAL bridge on another port (same token) gets no token, no pixels and no event stream", { skip }, async () => {
+  const relay = await startRelay(bridge.port);
+  try {
+    // The relay really reaches the bridge: its answer is the bridge's proof, for the bridge's port.
+    const nonce = newNonce();
+    const body = await (await fetch(`${relay.url}/v1/health?challenge=${nonce}`)).json();
+    assert.equal(body.proof, proofFor(bridge.token, bridge.port, nonce));
+    const before = relay.requests().length;
+
+    const client = new BridgeClient({ baseUrl: relay.url, token: bridge.token });
+    const isImpostor = (e) => e.code === "impostor" && e.details.port === String(relay.port);
+    await assert.rejects(client.capabilities(), isImpostor);
+    await assert.rejects(client.submitJob({ op: "passthrough", image: image() }), isImpostor);
+    await assert.rejects(client.job("j-1"), isImpostor);
+    if (hasWebSocket) await assert.rejects(client.events(), isImpostor);
+    const asked = relay.requests().slice(before);
+    assert.ok(asked.length >= 3, asked.join("\n"));
+    for (const line of asked) assert.match(line, /^GET \/v1\/health\?challenge=[A-Za-z0-9_-]{32} HTTP\/1\.1$/);
+    assert.ok(!relay.received().includes(bridge.token), "the token never reached the relay");
+    assert.ok(!/authorization/i.test(relay.received()));
+    // The same client settings straight at the bridge's own port pass: only the port differs.
+    await new BridgeClient({ baseUrl: bridge.url, token: bridge.token }).capabilities();
+  } finally {
+    await relay.close();
+  }
+});
 
 test("without a token nothing is sent but the challenge-free health", { skip }, async () => {
   const impostor = await startImpostor({ mode: "no-proof" });

@@ -52,22 +52,30 @@ test("SHA-256 and HMAC agree with node's crypto at every length around the block
   }
 });
 
-test("the identity proof is HMAC(token, context + nonce) over UTF-8, also for non-ASCII tokens", () => {
-  for (const token of ["dQw4w9WgXcQ-abc_123", "pässwörd ☁ 🙂", "x".repeat(100)]) {
+test("the identity proof is HMAC(token, context + port + ':' + nonce) over UTF-8, also for non-ASCII tokens", () => {
+  for (const [token, port] of [["dQw4w9WgXcQ-abc_123", 7847], ["pässwörd ☁ 🙂", 1], ["x".repeat(100), 65535]]) {
     const nonce = newNonce();
     const want = crypto.createHmac("sha256", Buffer.from(token, "utf8"))
-      .update(`retouch-bridge-identity-v1:${nonce}`, "utf8").digest("hex");
-    assert.equal(proofFor(token, nonce), want);
-    assert.ok(proofMatches(token, nonce, want));
+      .update(`retouch-bridge-identity-v2:${port}:${nonce}`, "utf8").digest("hex");
+    assert.equal(proofFor(token, port, nonce), want);
+    // The port as a URL gives it: a string, leading zeros and all.
+    assert.equal(proofFor(token, `00${port}`.slice(-5), nonce), want);
+    assert.ok(proofMatches(token, String(port), nonce, want));
   }
 });
 
-test("a proof matches only exactly: no prefix, no case change, no other nonce or token", () => {
+test("a proof matches only exactly: no prefix, no case change, no other nonce, token or port", () => {
   const nonce = newNonce();
-  const good = proofFor("tok", nonce);
+  const good = proofFor("tok", 7847, nonce);
   for (const bad of [undefined, null, 7, "", good.slice(0, -1), `${good}0`, good.toUpperCase(),
-    proofFor("tok2", nonce), proofFor("tok", `${nonce}x`), `${good.slice(0, -1)}${good.at(-1) === "0" ? "1" : "0"}`]) {
-    assert.equal(proofMatches("tok", nonce, bad), false, String(bad));
+    proofFor("tok2", 7847, nonce), proofFor("tok", 7847, `${nonce}x`), proofFor("tok", 7848, nonce),
+    proofFor("tok", 784, `7:${nonce}`), `${good.slice(0, -1)}${good.at(-1) === "0" ? "1" : "0"}`]) {
+    assert.equal(proofMatches("tok", 7847, nonce, bad), false, String(bad));
+  }
+  // No port to check against (an URL we cannot read): nothing matches, nothing throws.
+  for (const port of ["?", "", 0, 65536, "7847x", null]) {
+    assert.equal(proofMatches("tok", port, nonce, good), false, String(port));
+    assert.throws(() => proofFor("tok", port, nonce), RangeError);
   }
 });
 
@@ -84,8 +92,17 @@ test("nonces: 32 characters the bridge accepts, never repeated; the fallback too
   }
 });
 
-test("the port named in messages comes from the bridge URL", () => {
+test("the port checked and named in messages is the one the bridge URL connects to", () => {
   assert.equal(portOf("http://127.0.0.1:7847"), "7847");
   assert.equal(portOf("http://[::1]:9000/x"), "9000");
+  assert.equal(portOf("http://[::1]"), "80");
   assert.equal(portOf("http://localhost"), "80");
+  assert.equal(portOf("https://localhost/"), "443");
+  assert.equal(portOf("http://localhost:"), "80");
+  assert.equal(portOf("http://user:8000@localhost:7847"), "7847");
+  assert.equal(portOf("http://user:8000@localhost"), "80");
+  for (const url of ["http://127.0.0.1:7847", "http://[::1]:9000/x", "http://localhost", "https://a.b/",
+    "http://user:8000@localhost:7847"]) {
+    assert.equal(portOf(url), String(new URL(url).port || (url.startsWith("https") ? 443 : 80)), url);
+  }
 });

@@ -13,11 +13,11 @@ const MODES = {
   "no-proof": () => ({ status: 200, body: { status: "ok", version: "0.1.0", protocol: 1 } }),
   "garbage-proof": () => ({ status: 200, body: { status: "ok", version: "0.1.0", protocol: 1, proof: "0".repeat(64) } }),
   // A bridge that holds another pairing token.
-  "other-token": (nonce) => ({
+  "other-token": (nonce, port) => ({
     status: 200,
     body: {
       status: "ok", version: "0.1.0", protocol: 1,
-      proof: crypto.createHmac("sha256", "someone-elses-token").update(`retouch-bridge-identity-v1:${nonce}`).digest("hex"),
+      proof: crypto.createHmac("sha256", "someone-elses-token").update(`retouch-bridge-identity-v2:${port}:${nonce}`).digest("hex"),
     },
   }),
   "http-500": () => ({ status: 500, body: { error: { code: "internal_error", message: "boom" } } }),
@@ -37,7 +37,7 @@ function startImpostor({ mode = "no-proof", port = 0 } = {}) {
       received.push({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks) });
       const url = new URL(req.url, "http://impostor");
       // Whatever else comes (capabilities, jobs, pixels) is welcomed, to tempt the client.
-      const a = url.pathname === "/v1/health" ? answer(url.searchParams.get("challenge") || "")
+      const a = url.pathname === "/v1/health" ? answer(url.searchParams.get("challenge") || "", server.address().port)
         : { status: 200, body: { protocol: 1, operations: [], jobs: [], id: "j-stolen", state: "queued" } };
       const text = a.text !== undefined ? a.text : JSON.stringify(a.body);
       res.writeHead(a.status, { "Content-Type": a.text !== undefined ? "text/html" : "application/json" });
