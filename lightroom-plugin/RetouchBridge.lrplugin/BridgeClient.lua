@@ -154,7 +154,8 @@ end
 
 BridgeClient.CHALLENGE_TIMEOUT = 30   -- seconds: health answers at once even while a job runs
 
--- The port the bridge URL names, for messages.
+-- The port the bridge URL connects to (the scheme's default when it names none): the one
+-- the identity proof must name, and the one messages show.
 function BridgeClient:port()
 	local scheme, rest = self.url:match('^(%a[%w+.-]*)://(.*)$')
 	local authority = (rest or self.url):match('^[^/?#]*')
@@ -185,8 +186,9 @@ function BridgeClient:verifyIdentity()
 	local decoded = JSON.decode(body)
 	local proof = type(decoded) == 'table' and decoded.proof or nil
 	if proof == nil then return nil, impostor('it gave no identity proof') end
-	if not Identity.matches(self.token, nonce, proof) then
-		return nil, impostor('its identity proof does not match this token')
+	-- The port we connect to, from our own URL: a relay to a bridge elsewhere fails here.
+	if not Identity.matches(self.token, self:port(), nonce, proof) then
+		return nil, impostor('its identity proof does not match this token and port')
 	end
 	self.verified = true
 	return decoded

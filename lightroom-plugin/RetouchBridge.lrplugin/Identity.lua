@@ -2,24 +2,42 @@
 port first (docs/API.md, "Server identity")?
 
 The client sends a fresh nonce to GET /v1/health?challenge=<nonce> (no token); the
-bridge answers proof = hex HMAC-SHA256(key = token, msg = CONTEXT .. nonce). Only a
-server that holds our token can. BridgeClient does the asking; this file is pure.
+bridge answers proof = hex HMAC-SHA256(key = token, msg = CONTEXT .. port .. ':' .. nonce),
+port being the one its own socket listens on. Only a server that holds our token can
+answer, and only for the port we connected to: a program on our port that relays the
+challenge to a bridge on another port passes on a proof for that port, which we refuse.
+BridgeClient does the asking; this file is pure.
 ]]
 
 local Sha256 = require 'Sha256'
 
 local Identity = {}
 
-Identity.CONTEXT = 'retouch-bridge-identity-v1:'
+Identity.CONTEXT = 'retouch-bridge-identity-v2:'
 
-function Identity.proof(token, nonce)
-	return Sha256.toHex(Sha256.hmac(token, Identity.CONTEXT .. nonce))
+-- The port as the bridge signs it: plain decimal, no leading zeros; nil for a non-port.
+function Identity.portText(port)
+	local n
+	if type(port) == 'number' then
+		n = port
+	elseif type(port) == 'string' and port:match('^%d+$') then
+		n = tonumber(port)
+	end
+	if not n or n ~= math.floor(n) or n < 1 or n > 65535 then return nil end
+	return string.format('%d', n)
+end
+
+function Identity.proof(token, port, nonce)
+	local text = Identity.portText(port)
+	assert(text, 'not a TCP port: ' .. tostring(port))
+	return Sha256.toHex(Sha256.hmac(token, Identity.CONTEXT .. text .. ':' .. nonce))
 end
 
 -- Every byte is compared whatever the first difference, so the time taken says nothing.
-function Identity.matches(token, nonce, offered)
+function Identity.matches(token, port, nonce, offered)
 	if type(offered) ~= 'string' then return false end
-	local expected = Identity.proof(token, nonce)
+	if not Identity.portText(port) then return false end -- no port to check against: no match
+	local expected = Identity.proof(token, port, nonce)
 	local diff = math.abs(#expected - #offered)
 	for i = 1, #expected do
 		diff = diff + math.abs(expected:byte(i) - (offered:byte(i) or 0))

@@ -46,17 +46,34 @@ describe('SHA-256 and HMAC-SHA256 in plain Lua', function()
 		end
 	end)
 
-	it('a proof matches only exactly: no prefix, no case change, no other nonce or token', function()
+	it('the proof is HMAC(token, context .. port .. ":" .. nonce), the port in plain decimal', function()
 		local nonce = Identity.newNonce()
-		local good = Identity.proof('tok', nonce)
-		assert.is_true(Identity.matches('tok', nonce, good))
+		local want = hex(Sha256.hmac('tok', 'retouch-bridge-identity-v2:7847:' .. nonce))
+		assert.are.equal(want, Identity.proof('tok', 7847, nonce))
+		assert.are.equal(want, Identity.proof('tok', '7847', nonce))
+		assert.are.equal(want, Identity.proof('tok', '07847', nonce))
+		for _, port in ipairs({ 0, 65536, -1, 7847.5, '', '?', '7847x', ' 7847' }) do
+			assert.is_nil(Identity.portText(port), tostring(port))
+			assert.has_error(function() Identity.proof('tok', port, nonce) end)
+		end
+	end)
+
+	it('a proof matches only exactly: no prefix, no case change, no other nonce, token or port', function()
+		local nonce = Identity.newNonce()
+		local good = Identity.proof('tok', 7847, nonce)
+		assert.is_true(Identity.matches('tok', 7847, nonce, good))
+		assert.is_true(Identity.matches('tok', '7847', nonce, good))
 		local last = good:sub(-1) == '0' and '1' or '0'
 		for _, bad in ipairs({ '', good:sub(1, -2), good .. '0', good:upper(), good:sub(1, -2) .. last,
-			Identity.proof('tok2', nonce), Identity.proof('tok', nonce .. 'x') }) do
-			assert.is_false(Identity.matches('tok', nonce, bad), bad)
+			Identity.proof('tok2', 7847, nonce), Identity.proof('tok', 7847, nonce .. 'x'),
+			Identity.proof('tok', 7848, nonce), Identity.proof('tok', 784, '7:' .. nonce) }) do
+			assert.is_false(Identity.matches('tok', 7847, nonce, bad), bad)
 		end
-		assert.is_false(Identity.matches('tok', nonce, nil))
-		assert.is_false(Identity.matches('tok', nonce, 42))
+		assert.is_false(Identity.matches('tok', 7847, nonce, nil))
+		assert.is_false(Identity.matches('tok', 7847, nonce, 42))
+		-- No port to check against: nothing matches, nothing raises.
+		assert.is_false(Identity.matches('tok', '?', nonce, good))
+		assert.is_false(Identity.matches('tok', nil, nonce, good))
 	end)
 
 	it('nonces are 64 hex digits the bridge accepts, never repeated', function()
@@ -74,10 +91,14 @@ describe('SHA-256 and HMAC-SHA256 in plain Lua', function()
 		assert.are_not.equal(a, b)
 	end)
 
-	it('the port in messages comes from the bridge URL', function()
+	it('the port checked and named in messages is the one the bridge URL connects to', function()
 		assert.are.equal('7847', BridgeClient.new({}):port())
 		assert.are.equal('9000', BridgeClient.new({ url = 'http://[::1]:9000/x' }):port())
+		assert.are.equal('80', BridgeClient.new({ url = 'http://[::1]' }):port())
 		assert.are.equal('80', BridgeClient.new({ url = 'localhost' }):port())
+		assert.are.equal('443', BridgeClient.new({ url = 'https://localhost/' }):port())
+		assert.are.equal('7847', BridgeClient.new({ url = 'http://user:8000@localhost:7847' }):port())
+		assert.are.equal('80', BridgeClient.new({ url = 'http://user:8000@localhost' }):port())
 	end)
 end)
 
@@ -126,6 +147,8 @@ describe('the identity check #bridge', function()
 		return s
 	end
 
+	local function bridgePort() return tonumber(Env.url():match(':(%d+)$')) end
+
 	-- The impostor was only challenged: never the token, never a body, never a POST.
 	local function assertOnlyChallenged(server)
 		local received, raw = server.received()
@@ -142,7 +165,8 @@ describe('the identity check #bridge', function()
 		for _, nonce in ipairs({ string.rep('a', 16), string.rep('Zz-_', 32), Identity.newNonce() }) do
 			local body = assert(LrHttp.get(Env.url() .. '/v1/health?challenge=' .. nonce, {}, 10))
 			local proof = body:match('"proof":%s*"(%x+)"')
-			assert.are.equal(Identity.proof(Env.token(), nonce), proof, nonce)
+			assert.are.equal(Identity.proof(Env.token(), bridgePort(), nonce), proof, nonce)
+			assert.are_not.equal(Identity.proof(Env.token(), bridgePort() + 1, nonce), proof)
 		end
 		local client = BridgeClient.new { url = Env.url(), token = Env.token() }
 		assert.are.equal('ok', assert(client:verifyIdentity()).status)
@@ -167,6 +191,29 @@ describe('the identity check #bridge', function()
 			assertOnlyChallenged(impostor)
 		end)
 	end
+
+	it('a relay to the REAL bridge on another port (same token) gets no token and no photo', function()
+		local relay = start('relay')
+		assert.are_not.equal(bridgePort(), relay.port)
+		-- The relay really reaches the bridge: it passes on the bridge's proof, for the bridge's port.
+		local nonce = Identity.newNonce()
+		local body = assert((import 'LrHttp').get(relay.url .. '/v1/health?challenge=' .. nonce, {}, 10))
+		assert.are.equal(Identity.proof(Env.token(), bridgePort(), nonce), body:match('"proof":%s*"(%x+)"'))
+
+		local client = BridgeClient.new { url = relay.url, token = Env.token() }
+		local ok, problem = client:testConnection()
+		assert.is_nil(ok)
+		assert.are.equal('impostor', problem.kind)
+		assert.matches('^Something else is answering on port ' .. relay.port, client:describe(problem))
+		local bytes, upload = client:runOperation('upscale', { scale = 2 },
+			ImageInfo.readAll(Env.fixture('photo8.png')), 'photo8.png')
+		assert.is_nil(bytes)
+		assert.are.equal('impostor', upload.kind)
+		assert.is_nil(client:capabilities())
+		assertOnlyChallenged(relay)
+		-- The same settings straight at the bridge's port pass: only the port gave the relay away.
+		assert(BridgeClient.new({ url = Env.url(), token = Env.token() }):checkAccess())
+	end)
 
 	it('Test connection in Plug-in Manager reports an impostor', function()
 		local impostor = start('no-proof')

@@ -56,7 +56,8 @@ end
 
 --[[ A server in place of the bridge (spec/support/fake_server.lua): 'crash' (a bridge that
 proves its identity and fails every operation with HTTP 500), or an impostor: 'no-proof',
-'wrong-proof', 'other-token'; on `port` if given. Runs as its own lua5.1 process (the
+'wrong-proof', 'other-token', or 'relay' (forwards everything to the real bridge on its own
+port and passes the answers back); on `port` if given. Runs as its own lua5.1 process (the
 plug-in's HTTP calls block), found at the port it reports. received() gives every request
 it got (and all of them as one raw string). ]]
 function Env.startFakeServer(mode, port)

@@ -1,5 +1,5 @@
 -- For specs that stand in for the bridge with Lr.intercept: answer the identity challenge
--- (GET /v1/health?challenge=) as a bridge holding `token` does (docs/API.md), so the
+-- (GET /v1/health?challenge=) as a bridge holding `token` on the URL's port does (docs/API.md), so the
 -- client goes on to the request the spec is about.
 local Identity = require 'Identity'
 local JSON = require 'JSON'
@@ -9,6 +9,12 @@ local FakeIdentity = {}
 
 local function challengeOf(req)
 	return req.method == 'GET' and req.url:match('/v1/health%?challenge=([%w_-]+)$')
+end
+
+-- The port a bridge answering this URL listens on: the URL's, else the scheme's default.
+local function portOf(url)
+	local scheme, authority = url:match('^(%a[%w+.-]*)://([^/?#]*)')
+	return authority:match(':(%d+)$') or (scheme:lower() == 'https' and '443' or '80')
 end
 
 function FakeIdentity.isChallenge(req)
@@ -23,7 +29,7 @@ function FakeIdentity.intercept(token, answer, health)
 		if not nonce then return answer(req) end
 		local body = { status = 'ok', version = '0.1.0', protocol = 1 }
 		for k, v in pairs(health or {}) do body[k] = v end
-		body.proof = Identity.proof(token, nonce)
+		body.proof = Identity.proof(token, portOf(req.url), nonce)
 		return JSON.encode(body), { status = 200 }
 	end
 end

@@ -7,6 +7,8 @@
 --   no-proof     an impostor: answers health like a bridge, without the identity proof
 --   wrong-proof  an impostor with a made-up proof
 --   other-token  a bridge holding another pairing token
+--   relay        a squatter that forwards every request unchanged to the REAL bridge at
+--                $RB_SPEC_URL (same token, another port) and passes its answers back
 -- Impostors answer every other request with 200 (to tempt the plug-in into sending more).
 -- Quits on GET /quit or after 60 idle seconds, so it never outlives the spec run.
 package.path = 'RetouchBridge.lrplugin/?.lua;' .. package.path
@@ -16,15 +18,33 @@ local Identity = require 'Identity'
 local mode, portFile, logFile, wantedPort = arg[1], arg[2], arg[3], tonumber(arg[4])
 local HEALTH = '{"status":"ok","version":"0.1.0","protocol":1%s}'
 
+local server = assert(socket.bind('127.0.0.1', wantedPort or 0))
+local _, port = server:getsockname()
+
+-- Proofs as a server on this port makes them.
 local function proofFor(nonce)
-	if mode == 'crash' then return Identity.proof(assert(os.getenv('RB_SPEC_TOKEN')), nonce) end
+	if mode == 'crash' then return Identity.proof(assert(os.getenv('RB_SPEC_TOKEN')), port, nonce) end
 	if mode == 'wrong-proof' then return string.rep('0', 64) end
-	if mode == 'other-token' then return Identity.proof('someone-elses-token', nonce) end
+	if mode == 'other-token' then return Identity.proof('someone-elses-token', port, nonce) end
 	return nil
 end
 
-local server = assert(socket.bind('127.0.0.1', wantedPort or 0))
-local _, port = server:getsockname()
+-- relay: the request as it came, to the real bridge; its whole answer back, as it came.
+-- Only Connection changes, so the bridge closes and the end of its answer is clear.
+local function relay(client, head, body)
+	local target = tonumber(assert(os.getenv('RB_SPEC_URL'), 'RB_SPEC_URL'):match(':(%d+)$'))
+	local upstream = assert(socket.connect('127.0.0.1', target))
+	upstream:settimeout(30)
+	local lines = {}
+	for _, line in ipairs(head) do
+		if not line:lower():match('^connection:') then lines[#lines + 1] = line end
+	end
+	lines[#lines + 1] = 'Connection: close'
+	upstream:send(table.concat(lines, '\r\n') .. '\r\n\r\n' .. body)
+	local answer, _, partial = upstream:receive('*a')
+	upstream:close()
+	client:send(answer or partial or '')
+end
 local log = assert(io.open(logFile, 'wb'))
 local f = assert(io.open(portFile, 'w'))
 f:write(tostring(port))
@@ -54,7 +74,9 @@ while true do
 	log:flush()
 	local method, path = requestLine:match('^(%u+) (%S+)')
 	local nonce = path and path:match('^/v1/health%?challenge=([%w_-]+)$')
-	if path == '/quit' then
+	if mode == 'relay' and path ~= '/quit' then
+		relay(client, head, body)
+	elseif path == '/quit' then
 		server:close() -- first, so the port is free by the time the caller reads the answer
 		reply(client, '200 OK', '{}')
 		client:close()
