@@ -263,9 +263,9 @@ class JobQueue:
                     job.error = {"code": "internal_error", "message": f"{type(e).__name__}: {e}"}
             finally:
                 job.finished = time.time()
-                job.state = final
                 if final != "done":
-                    job.release()
+                    job.release()  # before the state: a failed job's files are gone once it says so
+                job.state = final
                 with self._cond:
                     self.running = None
                 job.done.set()
@@ -273,9 +273,9 @@ class JobQueue:
 
     def _finish_cancelled(self, job: Job) -> None:
         job.message, job.finished = "cancelled", time.time()
-        job.state = "cancelled"
         job.cancel_token.cancel()
         job.release()
+        job.state = "cancelled"
         job.done.set()
         self._emit(job, "cancelled")
 

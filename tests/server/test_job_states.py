@@ -1,4 +1,5 @@
-"""A job's final state is published only with everything that goes with it."""
+"""A job's final state is published only with everything that goes with it: its error
+or result, its end time, and (when it failed) its files already removed."""
 
 from __future__ import annotations
 
@@ -47,13 +48,21 @@ def test_a_poller_never_sees_a_final_state_without_its_error_or_result(
     queue.start()
     seen: list[dict] = []
     try:
-        job = queue.submit(Job(op="test", work=work))
+        cleaned = threading.Event()
+
+        def cleanup() -> None:  # a job's files, slow to delete
+            time.sleep(0.2)
+            cleaned.set()
+
+        job = queue.submit(Job(op="test", work=work, cleanup=cleanup))
         stop = threading.Event()
 
         def poll() -> None:  # until the job is over and its final state was read
             while not (stop.is_set() and seen[-1]["state"] in ("done", "failed")):
-                seen.append(dict(state=job.state, error=job.error, result=job.result,
-                                 finished=job.finished, progress=job.progress))
+                state = job.state
+                seen.append(dict(state=state, error=job.error, result=job.result,
+                                 finished=job.finished, progress=job.progress,
+                                 cleaned=cleaned.is_set()))
 
         poller = threading.Thread(target=poll)
         poller.start()
@@ -68,5 +77,6 @@ def test_a_poller_never_sees_a_final_state_without_its_error_or_result(
         assert s["finished"] is not None
         if s["state"] == "failed":
             assert s["error"] is not None and s["error"]["code"]
+            assert s["cleaned"], "a failed job must have removed its files when it says so"
         else:
             assert s["result"] == "result" and s["progress"] == 1.0
