@@ -27,7 +27,7 @@ HELP = {
     "memory_budget_mb": "memory the model cache may hold, in MB (0: automatic)",
     "default_models": "model used per task when a request names none",
 }
-BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def read_file(path: Path) -> dict[str, Any]:
@@ -171,7 +171,7 @@ def _table(data: dict[str, Any], prefix: list[str], lines: list[str]) -> None:
 
 
 def _key(key: str) -> str:
-    return key if BARE_KEY.match(key) else _string(key)
+    return key if BARE_KEY.fullmatch(key) else _string(key)
 
 
 def _value(value: Any) -> str:

@@ -418,7 +418,7 @@ class ModelManager:
         entry: ModelEntry | None
         if as_id is not None:
             entry = registry.get(as_id)
-            if entry is None and not ID_PATTERN.match(as_id):
+            if entry is None and not ID_PATTERN.fullmatch(as_id):
                 raise InvalidInput(f"invalid model id {as_id!r}: use letters, digits, . _ + -")
         else:
             entry = registry.by_checksum(sha, md5) or registry.find(path.name) or registry.find(
@@ -482,7 +482,7 @@ class ModelManager:
         entry: ModelEntry | None
         if as_id is not None:
             entry = registry.get(as_id)
-            if entry is None and not ID_PATTERN.match(as_id):
+            if entry is None and not ID_PATTERN.fullmatch(as_id):
                 raise InvalidInput(f"invalid model id {as_id!r}: use letters, digits, . _ + -")
         else:
             entry = self._folder_entry(registry, path)
@@ -498,7 +498,7 @@ class ModelManager:
             custom_json = entry.to_json() if entry.custom else None
         else:
             model_id = as_id or re.sub(r"[^A-Za-z0-9._+-]", "-", path.name)[:64].strip("-.")
-            if not model_id or not ID_PATTERN.match(model_id):
+            if not model_id or not ID_PATTERN.fullmatch(model_id):
                 raise InvalidInput(f"cannot make a model id from {path.name}; give one with --as")
             if model_id.lower() in {e.id.lower() for e in self._builtin}:
                 raise InvalidInput(f"'{model_id}' is a registry model; this folder is not it")
@@ -586,7 +586,7 @@ class ModelManager:
             raise InvalidInput(f"{path.name}: not a model the registry knows; custom models "
                                "must be .safetensors or .pth files spandrel can load")
         model_id = as_id or re.sub(r"[^A-Za-z0-9._+-]", "-", path.stem)[:64].strip("-.") or "model"
-        if not ID_PATTERN.match(model_id):
+        if not ID_PATTERN.fullmatch(model_id):
             raise InvalidInput(f"cannot make a model id from {path.name}; give one with --as")
         if model_id.lower() in {e.id.lower() for e in self._builtin}:
             raise InvalidInput(f"'{model_id}' is a registry model; this file is not it")

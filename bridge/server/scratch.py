@@ -24,7 +24,7 @@ from typing import IO, Any
 
 log = logging.getLogger("bridge.server")
 
-_FOLDER = re.compile(r"^[a-z]+-(r[0-9a-f]{12})-[0-9a-f]{32}$")
+_FOLDER = re.compile(r"[a-z]+-(r[0-9a-f]{12})-[0-9a-f]{32}")
 
 
 def _try_lock(path: Path) -> IO[Any] | None:
@@ -71,7 +71,7 @@ class Scratch:
         alive: dict[str, bool] = {self.run: True}
         swept = 0
         for child in self.jobs.iterdir():
-            found = _FOLDER.match(child.name)
+            found = _FOLDER.fullmatch(child.name)
             if found is None or not child.is_dir():
                 continue
             run = found.group(1)

@@ -29,7 +29,9 @@ from tests.support.images import png_bytes
 from tests.support.server import ROOT, Bridge, running_bridge
 
 HOSTILE_IDS = ["../evil", "..", ".", "a/b", "a\\b", "/abs", "C:evil", ".hidden", "a\x00b",
-               "x" * 65, "-dash", " space", "evil/../../x"]
+               "x" * 65, "-dash", " space", "evil/../../x",
+               # `$` in a pattern also matches before a final newline: ids are fullmatched.
+               "trailing-newline\n", "evil\n.pth"]
 
 
 def tree(root: Path) -> set[str]:
