@@ -13,7 +13,7 @@ from aiohttp import web
 
 import bridge
 from bridge.config import Settings
-from bridge.net import is_loopback
+from bridge.net import is_loopback, is_wildcard
 from bridge.pairing import load_or_create_token
 from bridge.server import routes
 from bridge.server.openapi import openapi
@@ -35,7 +35,8 @@ def create_app(settings: Settings, token: str | None = None) -> web.Application:
     token = token or load_or_create_token(settings.token_file)
     st = ServerState(settings, token)
     guard = Guard(token, settings.port, extra_origins=settings.allow_origins,
-                  extra_hosts=() if is_loopback(settings.host) else (settings.host,))
+                  extra_hosts=() if is_loopback(settings.host) else (settings.host,),
+                  ip_literals=is_wildcard(settings.host))
     # aiohttp's own body limit applies to request.read()/post(); multipart streams are
     # counted by transport.BodyBudget against the same setting.
     app = web.Application(middlewares=[json_errors, guard.middleware],
