@@ -13,10 +13,12 @@ from bridge.config import Settings, load_settings
 
 
 def setup_logging(settings: Settings, verbose: bool = False) -> None:
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    from bridge.private_dirs import make_dir, make_private_file
+
+    log_file = make_private_file(make_dir(settings.log_dir) / "bridge.log")
     handlers: list[logging.Handler] = [
         logging.handlers.RotatingFileHandler(
-            settings.log_dir / "bridge.log", maxBytes=5 << 20, backupCount=3, encoding="utf-8"),
+            log_file, maxBytes=5 << 20, backupCount=3, encoding="utf-8"),
         logging.StreamHandler(),
     ]
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")

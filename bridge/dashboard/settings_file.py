@@ -19,6 +19,7 @@ from typing import Any
 from bridge.config import Settings
 from bridge.errors import InvalidParams
 from bridge.paths import user_path
+from bridge.private_dirs import make_dir
 
 EDITABLE = ("port", "models_dir", "memory_budget_mb", "default_models")
 HELP = {
@@ -144,7 +145,7 @@ def save(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
     data.update(changes)
     if not data.get("default_models"):
         data.pop("default_models", None)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(dumps(data), encoding="utf-8")
     os.replace(tmp, path)

@@ -75,6 +75,7 @@ from bridge.errors import InvalidInput, InvalidParams, ModelError, ModelMissing,
 from bridge.models import download as dl
 from bridge.models import folders
 from bridge.models.registry import ID_PATTERN, ModelEntry, Registry, builtin_registry
+from bridge.private_dirs import make_dir
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class ModelManager:
                 models.pop(model_id, None)
             else:
                 models[model_id] = record
-            self.models_dir.mkdir(parents=True, exist_ok=True)
+            make_dir(self.models_dir)
             fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=self.models_dir)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump({"version": 1, "models": models}, f, indent=2, sort_keys=True)
@@ -442,7 +443,7 @@ class ModelManager:
             entry, custom_json = self._custom_entry(path, as_id, suffix)
             target_name, official = entry.filename, False
         dest = self.models_dir / target_name
-        self.models_dir.mkdir(parents=True, exist_ok=True)
+        make_dir(self.models_dir)
         fd, tmp = tempfile.mkstemp(prefix=f".{target_name}-", suffix=".import", dir=self.models_dir)
         os.close(fd)
         try:

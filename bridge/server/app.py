@@ -15,6 +15,7 @@ import bridge
 from bridge.config import Settings
 from bridge.net import is_loopback, is_wildcard
 from bridge.pairing import load_or_create_token
+from bridge.private_dirs import secure_folders
 from bridge.server import routes
 from bridge.server.openapi import openapi
 from bridge.server.security import Guard, json_errors
@@ -32,6 +33,7 @@ ROUTE_MODULES: tuple[str, ...] = (
 
 
 def create_app(settings: Settings, token: str | None = None) -> web.Application:
+    secure_folders(settings)  # before the token file is read or made in the config folder
     token = token or load_or_create_token(settings.token_file)
     st = ServerState(settings, token)
     guard = Guard(token, settings.port, extra_origins=settings.allow_origins,

@@ -22,6 +22,8 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
+from bridge.private_dirs import make_dir
+
 log = logging.getLogger("bridge.server")
 
 _FOLDER = re.compile(r"[a-z]+-(r[0-9a-f]{12})-[0-9a-f]{32}")
@@ -58,10 +60,10 @@ class Scratch:
     def folder(self, prefix: str) -> Path:
         """A new, empty folder for one job."""
         if self._lock is None:
-            self.owners.mkdir(parents=True, exist_ok=True)
+            make_dir(self.owners)
             self._lock = _try_lock(self.owners / f"{self.run}.lock")
         path = self.jobs / f"{prefix}-{self.run}-{uuid.uuid4().hex}"
-        path.mkdir(parents=True)
+        make_dir(path)  # owner-only: PSD uploads and results wait here
         return path
 
     def sweep(self) -> int:
