@@ -58,6 +58,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     max_body_mb: int = 2048
+    # Request bodies all requests together may hold in memory while they are read, in MB
+    # (0: twice max_body_mb, at least 1 GB, at most a quarter of the machine's memory).
+    max_inflight_mb: int = 0
     max_pixels: int = 200_000_000
     result_ttl_s: int = 3600
     queue_limit: int = 64
@@ -91,6 +94,7 @@ class Settings:
 
 _ENV = {
     "host": "RB_HOST", "port": "RB_PORT", "max_body_mb": "RB_MAX_BODY_MB",
+    "max_inflight_mb": "RB_MAX_INFLIGHT_MB",
     "max_pixels": "RB_MAX_PIXELS", "result_ttl_s": "RB_RESULT_TTL", "queue_limit": "RB_QUEUE_LIMIT",
     "memory_budget_mb": "RB_MEMORY_BUDGET_MB", "device": "RB_DEVICE", "offline": "RB_OFFLINE",
     "allow_origins": "RB_ALLOW_ORIGINS",

@@ -17,6 +17,7 @@ from bridge.net import is_loopback, is_wildcard
 from bridge.pairing import load_or_create_token
 from bridge.private_dirs import secure_folders
 from bridge.server import routes
+from bridge.server.inflight import MEMORY, BodyMemory, give_back_body_memory, inflight_limit_mb
 from bridge.server.openapi import openapi
 from bridge.server.security import Guard, json_errors
 from bridge.server.state import STATE, ServerState
@@ -41,9 +42,10 @@ def create_app(settings: Settings, token: str | None = None) -> web.Application:
                   ip_literals=is_wildcard(settings.host))
     # aiohttp's own body limit applies to request.read()/post(); multipart streams are
     # counted by transport.BodyBudget against the same setting.
-    app = web.Application(middlewares=[json_errors, guard.middleware],
+    app = web.Application(middlewares=[json_errors, guard.middleware, give_back_body_memory],
                           client_max_size=settings.max_body_mb << 20)
     app[STATE] = st
+    app[MEMORY] = BodyMemory(inflight_limit_mb(settings) << 20)
     app.add_routes(routes.routes)
     app.router.add_get("/v1/openapi.json", openapi)
     for name in ROUTE_MODULES:
