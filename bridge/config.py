@@ -19,7 +19,11 @@ from bridge import DEFAULT_PORT
 APP = "retouch-bridge"
 
 
-def _dirs() -> dict[str, Path]:
+DIR_SETTINGS = ("config_dir", "models_dir", "cache_dir", "log_dir")
+
+
+def _dirs() -> tuple[dict[str, Path], set[str]]:
+    """The folders, and which of them the environment chose (RB_*_DIR)."""
     home = os.environ.get("RB_HOME")
     if home:
         root = Path(home)
@@ -36,11 +40,13 @@ def _dirs() -> dict[str, Path]:
             "cache_dir": Path(platformdirs.user_cache_dir(APP)),
             "log_dir": Path(platformdirs.user_log_dir(APP)),
         }
+    chosen = set()
     for key, env in (("config_dir", "RB_CONFIG_DIR"), ("models_dir", "RB_MODELS_DIR"),
                      ("cache_dir", "RB_CACHE_DIR"), ("log_dir", "RB_LOG_DIR")):
         if os.environ.get(env):
             base[key] = Path(os.environ[env])
-    return base
+            chosen.add(key)
+    return base, chosen
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     max_body_mb: int = 2048
+    # Request bodies all requests together may hold in memory while they are read, in MB
+    # (0: twice max_body_mb, at least 1 GB, at most a quarter of the machine's memory).
+    max_inflight_mb: int = 0
     max_pixels: int = 200_000_000
     result_ttl_s: int = 3600
     queue_limit: int = 64
@@ -63,6 +72,9 @@ class Settings:
     # Model used per task (registry id) when a request names none: `[default_models]`
     # in config.toml, edited from the dashboard.
     default_models: dict[str, str] = field(default_factory=dict)
+    # Folders the user named (RB_*_DIR, config.toml, --models-dir) rather than the
+    # bridge's defaults: the bridge never changes their permissions (private_dirs.py).
+    chosen_dirs: frozenset[str] = frozenset()
 
     @property
     def token_file(self) -> Path:
@@ -73,11 +85,16 @@ class Settings:
         return self.config_dir / "config.toml"
 
     def with_overrides(self, **changes: Any) -> Settings:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        given = {k: v for k, v in changes.items() if v is not None}
+        dirs = {k for k in given if k in DIR_SETTINGS}
+        if dirs:
+            given["chosen_dirs"] = self.chosen_dirs | dirs
+        return replace(self, **given)
 
 
 _ENV = {
     "host": "RB_HOST", "port": "RB_PORT", "max_body_mb": "RB_MAX_BODY_MB",
+    "max_inflight_mb": "RB_MAX_INFLIGHT_MB",
     "max_pixels": "RB_MAX_PIXELS", "result_ttl_s": "RB_RESULT_TTL", "queue_limit": "RB_QUEUE_LIMIT",
     "memory_budget_mb": "RB_MEMORY_BUDGET_MB", "device": "RB_DEVICE", "offline": "RB_OFFLINE",
     "allow_origins": "RB_ALLOW_ORIGINS",
@@ -97,7 +114,8 @@ def _convert(name: str, raw: Any) -> Any:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    settings = Settings(**_dirs())
+    dirs, chosen = _dirs()
+    settings = Settings(**dirs, chosen_dirs=frozenset(chosen))
     changes: dict[str, Any] = {}
     if settings.config_file.exists():
         with settings.config_file.open("rb") as f:
@@ -113,4 +131,4 @@ def load_settings(**overrides: Any) -> Settings:
     for name, env in _ENV.items():
         if os.environ.get(env) not in (None, ""):
             changes[name] = _convert(name, os.environ[env])
-    return replace(settings, **changes).with_overrides(**overrides)
+    return settings.with_overrides(**changes).with_overrides(**overrides)

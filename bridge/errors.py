@@ -71,6 +71,13 @@ class Busy(BridgeError):
     code = "queue_full"
 
 
+class ServerBusy(BridgeError):
+    """The server holds as many upload bytes as it may for now (Retry-After says when)."""
+
+    status = 503
+    code = "busy"
+
+
 class Cancelled(BridgeError):
     status = 409
     code = "cancelled"

@@ -7,6 +7,8 @@ import os
 import secrets
 from pathlib import Path
 
+from bridge.private_dirs import make_dir
+
 
 def load_or_create_token(path: Path) -> str:
     if path.exists():
@@ -14,7 +16,7 @@ def load_or_create_token(path: Path) -> str:
         if token:
             _restrict(path)
             return token
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)
     token = secrets.token_urlsafe(32)
     # Created with 0600 from the start, so no other user can read it even briefly.
     tmp = path.with_suffix(".tmp")

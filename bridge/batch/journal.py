@@ -25,7 +25,7 @@ from bridge.errors import BridgeError, DiskFull, is_disk_full
 
 JOURNAL = "journal.jsonl"
 # The temporary names codecs.write_image uses: ".<name>.<8 hex>.tmp".
-_TMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+_TMP = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")
 
 
 class BatchLocked(BridgeError):
@@ -144,7 +144,7 @@ def remove_stale_temporaries(out_dir: Path) -> int:
     removed = 0
     for root, _dirs, files in os.walk(out_dir):
         for name in files:
-            if _TMP.match(name):
+            if _TMP.fullmatch(name):
                 try:
                     (Path(root) / name).unlink()
                     removed += 1

@@ -78,14 +78,23 @@ def _preferred(rel: str, fmt: str | None, suffix: str) -> tuple[str, str]:
     return str(p.with_name(p.stem + suffix + ext)), chosen
 
 
-def plan(in_dir: Path, out_dir: Path, recipe: Recipe, inputs: list[str],
-         recorded: dict[str, str] | None = None) -> list[Task]:
-    """Tasks for every input, output names unique (case-insensitively) and stable."""
+def check_folders(in_dir: Path, out_dir: Path) -> None:
+    """Refuse an output folder that is the input folder (or its state folder a symlink out).
+
+    Called before anything is created: the journal folder would otherwise appear in
+    the very input folder the batch then refuses to write to."""
     in_dir, out_dir = in_dir.resolve(), out_dir.resolve()
     if in_dir == out_dir:
         raise InvalidParams("OUT_DIR must differ from IN_DIR: inputs are never overwritten")
     if not (out_dir / STATE_DIR).resolve().is_relative_to(out_dir):
         raise InvalidParams(f"{out_dir / STATE_DIR} is a symbolic link out of the output folder")
+
+
+def plan(in_dir: Path, out_dir: Path, recipe: Recipe, inputs: list[str],
+         recorded: dict[str, str] | None = None) -> list[Task]:
+    """Tasks for every input, output names unique (case-insensitively) and stable."""
+    check_folders(in_dir, out_dir)
+    in_dir, out_dir = in_dir.resolve(), out_dir.resolve()
     fmt, quality = output_format(recipe)
     recorded = recorded or {}
     taken: dict[str, str] = {}  # lower-cased output -> input

@@ -10,7 +10,7 @@ from typing import Any
 
 import bridge
 from bridge.batch.journal import Journal, disk_full_stop, remove_stale_temporaries
-from bridge.batch.plan import Task, find_inputs, plan
+from bridge.batch.plan import Task, check_folders, find_inputs, plan
 from bridge.batch.progress import Progress
 from bridge.config import Settings, load_settings
 from bridge.errors import InvalidParams
@@ -101,6 +101,7 @@ def run_batch(in_dir: str | Path, recipe: Recipe, out_dir: str | Path, *,
         raise InvalidParams(f"the input folder '{in_dir}' does not exist")
     # Everything that can be known before work fails here, before a single file.
     check_recipe(recipe)
+    check_folders(in_path, out_path)
     runner = make_engine(engine, workers, ray_address) if isinstance(engine, str) else engine
     progress = progress or Progress(enabled=False)
     out_path.mkdir(parents=True, exist_ok=True)

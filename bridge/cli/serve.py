@@ -14,10 +14,12 @@ from bridge.errors import BridgeError
 
 
 def setup_logging(settings: Settings, verbose: bool = False) -> None:
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    from bridge.private_dirs import make_dir, make_private_file
+
+    log_file = make_private_file(make_dir(settings.log_dir) / "bridge.log")
     handlers: list[logging.Handler] = [
         logging.handlers.RotatingFileHandler(
-            settings.log_dir / "bridge.log", maxBytes=5 << 20, backupCount=3, encoding="utf-8"),
+            log_file, maxBytes=5 << 20, backupCount=3, encoding="utf-8"),
         logging.StreamHandler(),
     ]
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -37,6 +39,10 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models-dir", help="where model weights live")
     p.add_argument("--max-pixels", type=int, help="largest image accepted, in pixels")
     p.add_argument("--max-body-mb", type=int, help="largest request body, in MB")
+    p.add_argument("--max-inflight-mb", type=int,
+                   help="request bodies all requests together may hold in memory, in MB "
+                        "(default: twice --max-body-mb, at least 1024, at most a quarter of "
+                        "the memory); past it an upload waits, then gets 503 busy")
     p.add_argument("--result-ttl", type=int, dest="result_ttl_s",
                    help="seconds a finished job's result is kept")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
@@ -51,7 +57,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     from pathlib import Path
 
     overrides = {k: getattr(args, k, None) for k in
-                 ("host", "port", "max_pixels", "max_body_mb", "result_ttl_s", "device", "offline")}
+                 ("host", "port", "max_pixels", "max_body_mb", "max_inflight_mb", "result_ttl_s",
+                  "device", "offline")}
     if getattr(args, "models_dir", None):
         overrides["models_dir"] = Path(args.models_dir).expanduser()
     if getattr(args, "allow_origins", None):

@@ -13,6 +13,7 @@ report); `GET /v1/reports` lists them and the dashboard links to each.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import mimetypes
 import os
@@ -279,8 +280,11 @@ async def get_settings(request: web.Request) -> web.Response:
 async def put_settings(request: web.Request) -> web.Response:
     """Save some settings to config.toml; the answer names those that need a restart."""
     st = _state(request)
+    from bridge.server.transport import read_small_body
+
+    body = await read_small_body(request)  # not aiohttp's json(): that reads --max-body-mb
     try:
-        changes = await request.json()
+        changes = json.loads(body)
     except ValueError:
         raise InvalidInput("send the settings as a JSON object") from None
     loop = asyncio.get_running_loop()

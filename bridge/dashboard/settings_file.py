@@ -19,6 +19,7 @@ from typing import Any
 from bridge.config import Settings
 from bridge.errors import InvalidParams
 from bridge.paths import user_path
+from bridge.private_dirs import make_dir
 
 EDITABLE = ("port", "models_dir", "memory_budget_mb", "default_models")
 HELP = {
@@ -27,7 +28,7 @@ HELP = {
     "memory_budget_mb": "memory the model cache may hold, in MB (0: automatic)",
     "default_models": "model used per task when a request names none",
 }
-BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def read_file(path: Path) -> dict[str, Any]:
@@ -144,7 +145,7 @@ def save(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
     data.update(changes)
     if not data.get("default_models"):
         data.pop("default_models", None)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(dumps(data), encoding="utf-8")
     os.replace(tmp, path)
@@ -171,7 +172,7 @@ def _table(data: dict[str, Any], prefix: list[str], lines: list[str]) -> None:
 
 
 def _key(key: str) -> str:
-    return key if BARE_KEY.match(key) else _string(key)
+    return key if BARE_KEY.fullmatch(key) else _string(key)
 
 
 def _value(value: Any) -> str:

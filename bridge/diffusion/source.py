@@ -178,7 +178,7 @@ def from_registry(ctx: OpContext, model_id: str) -> DiffusionSource:
 def resolve(ctx: OpContext, value: str) -> DiffusionSource:
     if sources.looks_like_path(value):
         return from_path(ctx, sources.local_path(value, folder_ok=True), value)
-    if sources.HUB_ID.match(value):
+    if sources.HUB_ID.fullmatch(value):
         snapshot = cached_hub_snapshot(value)
         if snapshot is None:
             raise ModelMissing(

@@ -54,6 +54,7 @@ from bridge.imaging.formats import (
     FORMATS,
     FormatInfo,
     Header,
+    check_decoded_size,
     check_size,
     format_for_suffix,
     sniff,
@@ -107,13 +108,17 @@ def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = Non
 
     `max_pixels` (default DEFAULT_MAX_PIXELS) is checked against the header
     first: a 100000x100000 header fails at once with TooLarge, before any
-    allocation. Palette PNG/TIFF become 8-bit RGB(A) (16-bit when a TIFF palette
+    allocation; so is what the header says decoding needs (pixels x samples x
+    bytes, and a TIFF's tiles) against DECODED_BYTES_PER_PIXEL per allowed pixel.
+    Palette PNG/TIFF become 8-bit RGB(A) (16-bit when a TIFF palette
     needs it); 1-bit becomes 8-bit grey (0/255). WebP always decodes as RGB(A).
     """
     view = _view(data)
     fmt = sniff(view)
     head = _header(fmt, view)
     check_size(head.extent, max_pixels)
+    check_decoded_size(head.extent, head.bytes_per_pixel, max_pixels, _LABELS[fmt],
+                       segment_bytes=head.segment_bytes, layout=getattr(head.info, "layout", ""))
     try:
         return _CODECS[fmt].decode(view, head)
     except BridgeError:

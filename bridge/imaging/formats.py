@@ -16,6 +16,14 @@ from bridge.imaging.geometry import Extent
 # The decoder refuses anything larger unless the caller passes its own limit
 # (the server passes Settings.max_pixels, which has the same default).
 DEFAULT_MAX_PIXELS = 200_000_000
+# What a decoder may allocate is bounded by the pixel limit times this: RGBA at 32-bit
+# float, the largest pixel the bridge works with (raw uploads, float TIFFs). Pixels are
+# not all a header declares: samples per pixel and their size are too, and a small
+# file can declare hundreds of samples (3.2 GB at the default 200 MP).
+DECODED_BYTES_PER_PIXEL = 16
+# A TIFF tile may be larger than its image (a 100x100 image in 256x256 tiles), but not
+# larger than the image's decoded bytes and than this too: the decoder holds whole tiles.
+SEGMENT_BYTES_FLOOR = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,10 @@ class Header:
     fmt: str
     extent: Extent
     info: Any = None
+    # The most the decoder allocates per pixel (samples x bytes each, as decoded), and
+    # the largest piece it holds besides the image (a TIFF tile), both from the header.
+    bytes_per_pixel: int = 4
+    segment_bytes: int = 0
 
 
 def check_size(extent: Extent, max_pixels: int | None, what: str = "image") -> None:
@@ -101,3 +113,37 @@ def check_size(extent: Extent, max_pixels: int | None, what: str = "image") -> N
             f"the {what} is {extent.width}x{extent.height} = {extent.pixels:,} pixels; "
             f"the limit is {limit:,} pixels", width=extent.width, height=extent.height,
             pixels=extent.pixels, max_pixels=limit)
+
+
+def decoded_bytes_limit(max_pixels: int | None) -> int:
+    """The most bytes decoding may allocate for pixels, from the pixel limit."""
+    return (DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels) * DECODED_BYTES_PER_PIXEL
+
+
+def _mb(n: int) -> str:
+    if n < 10**6:
+        return f"{n:,} bytes"
+    return f"{n / 1e6:,.0f} MB" if n >= 10**7 else f"{n / 1e6:,.1f} MB"
+
+
+def check_decoded_size(extent: Extent, bytes_per_pixel: int, max_pixels: int | None,
+                       what: str = "image", *, segment_bytes: int = 0,
+                       layout: str = "") -> None:
+    """Refuse, from the header, what would decode to more than the pixel limit allows.
+
+    `bytes_per_pixel`: samples per pixel times their bytes, as decoded; `segment_bytes`:
+    the largest tile the decoder holds whole. TooLarge (413) names both sizes."""
+    limit = decoded_bytes_limit(max_pixels)
+    needed = extent.pixels * bytes_per_pixel
+    detail = f" ({layout})" if layout else ""
+    if needed > limit:
+        raise TooLarge(
+            f"the {what} is {extent.width}x{extent.height} at {bytes_per_pixel} bytes per "
+            f"pixel{detail}: {_mb(needed)} decoded, over the limit of {_mb(limit)} "
+            f"({DECODED_BYTES_PER_PIXEL} bytes per pixel of --max-pixels)",
+            decoded_bytes=needed, limit_bytes=limit)
+    if segment_bytes > max(needed, SEGMENT_BYTES_FLOOR):
+        raise TooLarge(
+            f"the {what} is stored in tiles of {_mb(segment_bytes)} each, larger than the "
+            f"whole {extent.width}x{extent.height} image decoded ({_mb(needed)})",
+            segment_bytes=segment_bytes)

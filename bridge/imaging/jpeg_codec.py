@@ -114,7 +114,9 @@ def read_markers(data: bytes | memoryview) -> JpegInfo:
 
 def header(data: bytes | memoryview) -> Header:
     info = read_markers(data)
-    return Header("jpeg", Extent(info.width, info.height), info)
+    # 8-bit samples only (others are refused before decoding); grey stays one channel.
+    return Header("jpeg", Extent(info.width, info.height), info,
+                  bytes_per_pixel=max(1, min(info.components, 4)))
 
 
 def decode(data: bytes | memoryview, head: Header) -> Image:

@@ -32,7 +32,10 @@ from bridge.imaging.png_chunks import (
 
 def header(data: bytes | memoryview) -> Header:
     ihdr = read_ihdr(data)
-    return Header("png", Extent(ihdr.width, ihdr.height), ihdr)
+    # As OpenCV decodes it: grey+alpha and palettes widen to 4 channels, 16-bit stays.
+    channels = {0: 1, 2: 3}.get(ihdr.color_type, 4)
+    return Header("png", Extent(ihdr.width, ihdr.height), ihdr,
+                  bytes_per_pixel=channels * (2 if ihdr.bit_depth == 16 else 1))
 
 
 def decode(data: bytes | memoryview, head: Header) -> Image:

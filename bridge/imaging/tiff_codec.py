@@ -40,7 +40,7 @@ from PIL import TiffImagePlugin
 
 from bridge.errors import BridgeError, InvalidInput, UnsupportedFormat
 from bridge.imaging import exif as exif_tags
-from bridge.imaging import irb, resolution
+from bridge.imaging import irb, resolution, tiff_inflate
 from bridge.imaging import xmp as xmp_tags
 from bridge.imaging.codec_util import (
     BufferFile,
@@ -55,6 +55,10 @@ from bridge.imaging.orientation import apply_orientation
 
 log = logging.getLogger(__name__)
 
+if not tiff_inflate.install(tifffile):
+    log.warning("tifffile %s keeps its decompressors elsewhere: Deflate and LZMA TIFF strips "
+                "are inflated without a size bound", tifffile.__version__)
+
 MINISWHITE, MINISBLACK, RGB, PALETTE, SEPARATED, YCBCR = 0, 1, 2, 3, 5, 6
 ASSOCIATED, UNASSOCIATED = 1, 2
 # Compressions tifffile decodes without imagecodecs: none, Deflate (two codes), LZMA.
@@ -62,6 +66,9 @@ NATIVE_COMPRESSIONS = {1, 8, 32946, 34925}
 # EXIF IFD0 text tags that a TIFF's own IFD0 can carry (tifffile writes the others itself).
 IFD0_TEXT_TAGS = (270, 271, 272, 305, 306, 315, 33432)
 _STRIP_BYTES = 16 << 20
+# Extra samples beyond colour and alpha (Photoshop's saved selections, spot channels)
+# that a TIFF may have; they are dropped, but only after being decoded.
+MAX_EXTRA_SAMPLES = 8
 XMP_TAG, IPTC_TAG, PHOTOSHOP_TAG = 700, 33723, 34377
 _BYTE = 1
 
@@ -86,10 +93,33 @@ class TiffLayout:
     iptc: bytes | None = None
     photoshop_resources: bytes | None = None
     resolution: tuple[float, float] | None = None  # pixels per inch, as stored
+    tile: tuple[int, int, int] | None = None  # length, width, depth of a tile; None: strips
 
     @property
     def color_samples(self) -> int:
         return 3 if self.photometric in (RGB, YCBCR) else 1
+
+    @property
+    def sample_bytes(self) -> int:
+        """Bytes per sample as decoded (1-bit samples become one byte, 12-bit two, ...)."""
+        return max(1, 1 << max(0, (self.bits - 1).bit_length() - 3))
+
+    @property
+    def bytes_per_pixel(self) -> int:
+        """What decoding holds per pixel: every sample, or a palette's 16-bit RGB."""
+        return max(self.samples * self.sample_bytes, 6 if self.photometric == PALETTE else 0)
+
+    @property
+    def segment_bytes(self) -> int:
+        """The bytes of one decoded tile (strips never hold more than the image)."""
+        if self.tile is None:
+            return 0
+        per_segment = 1 if self.planar == 2 else self.samples
+        return self.tile[0] * self.tile[1] * self.tile[2] * per_segment * self.sample_bytes
+
+    @property
+    def layout(self) -> str:
+        return f"{self.samples} samples of {self.bits} bits"
 
     @property
     def alpha(self) -> int | None:
@@ -108,7 +138,8 @@ def header(data: bytes | memoryview) -> Header:
         raise
     except Exception as e:  # tifffile raises many types on corrupt input; all mean bad data
         raise InvalidInput(f"the TIFF header could not be read: {e}") from None
-    return Header("tiff", Extent(layout.width, layout.height), layout)
+    return Header("tiff", Extent(layout.width, layout.height), layout,
+                  bytes_per_pixel=layout.bytes_per_pixel, segment_bytes=layout.segment_bytes)
 
 
 def _layout(page: tifffile.TiffPage) -> TiffLayout:
@@ -129,6 +160,8 @@ def _layout(page: tifffile.TiffPage) -> TiffLayout:
         depth=int(page.imagedepth), data_end=max(ends, default=0),
         icc=bytes(icc) if isinstance(icc, bytes | bytearray | np.ndarray) else None,
         colormap=None if colormap is None else np.asarray(colormap),
+        tile=(int(page.tilelength), int(page.tilewidth), max(1, int(page.tiledepth)))
+        if page.is_tiled else None,
     )
 
 
@@ -203,6 +236,12 @@ def decode(data: bytes | memoryview, head: Header) -> Image:
                                 "is not supported (grey, RGB and palette are)")
     if lay.depth != 1:
         raise UnsupportedFormat("volumetric TIFFs are not supported")
+    most = lay.color_samples + 1 + MAX_EXTRA_SAMPLES
+    if lay.samples > most:
+        # Each sample is decoded before the extras are dropped: refuse them unread.
+        raise UnsupportedFormat(
+            f"the TIFF has {lay.samples} samples per pixel; at most {most} (colour, alpha and "
+            f"{MAX_EXTRA_SAMPLES} extra channels) are supported", samples=lay.samples)
     if lay.data_end > len(data):
         raise InvalidInput(f"the TIFF is truncated: its pixel data runs to byte {lay.data_end:,} "
                            f"but only {len(data):,} bytes were received")

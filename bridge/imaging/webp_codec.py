@@ -85,7 +85,7 @@ def _read_size(info: WebpInfo, kind: bytes, body: bytes | memoryview) -> None:
 
 def header(data: bytes | memoryview) -> Header:
     info = read_chunks(data)
-    return Header("webp", Extent(info.width, info.height), info)
+    return Header("webp", Extent(info.width, info.height), info, bytes_per_pixel=4)  # BGR(A)
 
 
 def decode(data: bytes | memoryview, head: Header) -> Image:

@@ -42,6 +42,7 @@ from typing import Any, Protocol
 from bridge import __version__
 from bridge.errors import BridgeError, Cancelled
 from bridge.net import is_loopback
+from bridge.private_dirs import make_dir
 
 ProgressFn = Callable[[int, int | None], None]
 CHUNK = 1 << 20
@@ -268,7 +269,7 @@ def download(
 ) -> Downloaded:
     """Fetch url into dest (atomically, verified); see the module docstring."""
     check_url(url)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(dest.parent)
     part = dest.with_name(dest.name + ".part")
     resumed = False
     fresh_retry_left = True

@@ -36,6 +36,7 @@ from typing import Any
 from bridge.errors import Cancelled, InvalidInput
 from bridge.models import download as dl
 from bridge.models import hub
+from bridge.private_dirs import make_dir
 
 ProgressFn = Callable[[int, int | None], None]
 
@@ -171,7 +172,7 @@ def pull_from_hub(entry: Any, models_dir: Path, *, progress: ProgressFn | None =
     repo: str = entry.hub_repo
     dest = models_dir / entry.filename
     staging = staging_dirs(models_dir, entry.filename)[0]
-    staging.mkdir(parents=True, exist_ok=True)
+    make_dir(staging)
 
     def fetch(f: hub.RepoFile, on_bytes: ProgressFn | None) -> str:
         if cancel is not None and cancel.cancelled:
@@ -280,7 +281,7 @@ def import_folder(source: Path, models_dir: Path, name: str,
         files = {}
         for f in chosen:
             target = staging / f.path
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_dir(target.parent)
             shutil.copyfile(source / f.path, target)
             sha, size = hash_file(target)
             files[f.path] = {"sha256": sha, "size": size}

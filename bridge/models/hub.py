@@ -35,10 +35,10 @@ SKIPPED_COMPONENTS = frozenset({"safety_checker"})
 # Non-weight files a component may need: configs, tokenizer vocabularies and merges,
 # sentencepiece models.
 CONFIG_SUFFIXES = (".json", ".txt", ".model")
-COMMIT = re.compile(r"^[0-9a-f]{40}$")
+COMMIT = re.compile(r"[0-9a-f]{40}")
 _SHARD = re.compile(r"-\d{5}-of-\d{5}$")
 _SAFETENSORS_INDEX = re.compile(
-    r"^[^.]+\.safetensors\.(?:index\.json|index\.([\w-]+)\.json|([\w-]+)\.index\.json)$")
+    r"[^.]+\.safetensors\.(?:index\.json|index\.([\w-]+)\.json|([\w-]+)\.index\.json)")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".pkl", ".pickle",
                     ".msgpack", ".h5", ".onnx", ".onnx_data", ".pb", ".gguf", ".npz", ".npy")
 
@@ -79,11 +79,11 @@ def _quote(value: str) -> str:
 
 def resolve_commit(endpoint: str, repo: str, revision: str) -> str:
     """The commit a revision names (a 40-hex commit is taken as it is)."""
-    if COMMIT.match(revision):
+    if COMMIT.fullmatch(revision):
         return revision
     data, _ = dl.fetch_json(f"{endpoint}/api/models/{repo}/revision/{_quote(revision)}")
     sha = data.get("sha") if isinstance(data, dict) else None
-    if not isinstance(sha, str) or not COMMIT.match(sha):
+    if not isinstance(sha, str) or not COMMIT.fullmatch(sha):
         raise HubError(f"{repo}@{revision}: the Hub did not name a commit for this revision")
     return sha
 
@@ -156,7 +156,7 @@ def weights_variant(name: str) -> tuple[bool, str | None]:
         if not rest:  # plain, or a plain shard
             return True, None
         return True, _SHARD.sub("", rest) or None  # 'fp16-00001-of-00002' -> 'fp16'
-    found = _SAFETENSORS_INDEX.match(name)
+    found = _SAFETENSORS_INDEX.fullmatch(name)
     if found:
         return True, found.group(1) or found.group(2)
     return False, None

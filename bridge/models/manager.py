@@ -75,6 +75,7 @@ from bridge.errors import InvalidInput, InvalidParams, ModelError, ModelMissing,
 from bridge.models import download as dl
 from bridge.models import folders
 from bridge.models.registry import ID_PATTERN, ModelEntry, Registry, builtin_registry
+from bridge.private_dirs import make_dir
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class ModelManager:
                 models.pop(model_id, None)
             else:
                 models[model_id] = record
-            self.models_dir.mkdir(parents=True, exist_ok=True)
+            make_dir(self.models_dir)
             fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=self.models_dir)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump({"version": 1, "models": models}, f, indent=2, sort_keys=True)
@@ -418,7 +419,7 @@ class ModelManager:
         entry: ModelEntry | None
         if as_id is not None:
             entry = registry.get(as_id)
-            if entry is None and not ID_PATTERN.match(as_id):
+            if entry is None and not ID_PATTERN.fullmatch(as_id):
                 raise InvalidInput(f"invalid model id {as_id!r}: use letters, digits, . _ + -")
         else:
             entry = registry.by_checksum(sha, md5) or registry.find(path.name) or registry.find(
@@ -442,7 +443,7 @@ class ModelManager:
             entry, custom_json = self._custom_entry(path, as_id, suffix)
             target_name, official = entry.filename, False
         dest = self.models_dir / target_name
-        self.models_dir.mkdir(parents=True, exist_ok=True)
+        make_dir(self.models_dir)
         fd, tmp = tempfile.mkstemp(prefix=f".{target_name}-", suffix=".import", dir=self.models_dir)
         os.close(fd)
         try:
@@ -482,7 +483,7 @@ class ModelManager:
         entry: ModelEntry | None
         if as_id is not None:
             entry = registry.get(as_id)
-            if entry is None and not ID_PATTERN.match(as_id):
+            if entry is None and not ID_PATTERN.fullmatch(as_id):
                 raise InvalidInput(f"invalid model id {as_id!r}: use letters, digits, . _ + -")
         else:
             entry = self._folder_entry(registry, path)
@@ -498,7 +499,7 @@ class ModelManager:
             custom_json = entry.to_json() if entry.custom else None
         else:
             model_id = as_id or re.sub(r"[^A-Za-z0-9._+-]", "-", path.name)[:64].strip("-.")
-            if not model_id or not ID_PATTERN.match(model_id):
+            if not model_id or not ID_PATTERN.fullmatch(model_id):
                 raise InvalidInput(f"cannot make a model id from {path.name}; give one with --as")
             if model_id.lower() in {e.id.lower() for e in self._builtin}:
                 raise InvalidInput(f"'{model_id}' is a registry model; this folder is not it")
@@ -586,7 +587,7 @@ class ModelManager:
             raise InvalidInput(f"{path.name}: not a model the registry knows; custom models "
                                "must be .safetensors or .pth files spandrel can load")
         model_id = as_id or re.sub(r"[^A-Za-z0-9._+-]", "-", path.stem)[:64].strip("-.") or "model"
-        if not ID_PATTERN.match(model_id):
+        if not ID_PATTERN.fullmatch(model_id):
             raise InvalidInput(f"cannot make a model id from {path.name}; give one with --as")
         if model_id.lower() in {e.id.lower() for e in self._builtin}:
             raise InvalidInput(f"'{model_id}' is a registry model; this file is not it")

@@ -35,8 +35,8 @@ ONNX_SUFFIXES = (".onnx",)
 # (a diffusers repository, `hub_repo`) or single .safetensors/.ckpt checkpoints.
 NON_SPANDREL = {"YuNet": "onnx", "U2Net": "onnx", "ISNet": "onnx", "BiRefNet": "onnx",
                 "StableDiffusion": "diffusers", "StableDiffusionXL": "diffusers"}
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-HUB_REPO_PATTERN = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+HUB_REPO_PATTERN = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 # Single-file checkpoints a diffusers entry accepts (its operation loads nothing else).
 DIFFUSERS_FILE_SUFFIXES = (".safetensors", ".ckpt")
 
@@ -67,7 +67,7 @@ class ModelEntry:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        if not ID_PATTERN.match(self.id):
+        if not ID_PATTERN.fullmatch(self.id):
             raise ValueError(f"invalid model id {self.id!r}")
         if self.task not in TASKS:
             raise ValueError(f"model {self.id}: unknown task {self.task!r}")
@@ -82,7 +82,7 @@ class ModelEntry:
         if self.scale < 1:
             raise ValueError(f"model {self.id}: scale must be at least 1")
         repo = self.extra.get("hub_repo")
-        if repo is not None and not (isinstance(repo, str) and HUB_REPO_PATTERN.match(repo)):
+        if repo is not None and not (isinstance(repo, str) and HUB_REPO_PATTERN.fullmatch(repo)):
             raise ValueError(f"model {self.id}: hub_repo must look like 'org/name'")
         for name in ("hub_revision", "hub_variant", "hub_endpoint"):
             value = self.extra.get(name)

@@ -22,7 +22,7 @@ from bridge.imaging.mask import Mask
 from bridge.ops.base import OpContext, Operation, OpResult
 from bridge.ops.registry import get_operation, run_operation
 from bridge.psd import files, layers, pixels, preview, writer
-from bridge.psd.document import PSD_MAX_SIDE, Document, open_document
+from bridge.psd.document import PSD_MAX_SIDE, Document, check_merged_bytes, open_document
 from bridge.psd.naming import layer_name
 
 PSD_MAX_BYTES = 2**31 - 1  # Photoshop's limit for a PSD file; PSB has none that matters here
@@ -129,6 +129,8 @@ def apply_to_psd(
     ctx.progress(0.0, "reading PSD")
     doc = open_document(src)
     _check_pixels(doc.extent, ctx, f"the document {src.name}")
+    if ctx.max_pixels is not None:
+        check_merged_bytes(doc.header, ctx.max_pixels, f"document {src.name}")
     warnings: list[str] = []
     entry = layers.find_layer(doc.psd, layer) if layer is not None else None
     if entry is not None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bridge.errors import InvalidInput, TooLarge, UnsupportedFormat
+from bridge.imaging.formats import check_decoded_size
 from bridge.imaging.geometry import Extent
 
 SUPPORTED = "RGB and Grayscale documents at 8 or 16 bits per channel (PSD or PSB)"
@@ -28,6 +29,7 @@ _SUPPORTED_DEPTHS = {8, 16}
 # Photoshop's own limits: a PSD side is at most 30,000 pixels, a PSB side 300,000.
 PSD_MAX_SIDE = 30_000
 PSB_MAX_SIDE = 300_000
+MAX_CHANNELS = 56  # the file format's own range, 1 to 56
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,19 @@ def read_header(path: Path) -> Header:
     return Header(version, channels, height, width, depth, mode)
 
 
+def check_merged_bytes(header: Header, max_pixels: int, what: str) -> None:
+    """The merged image's decoded bytes against the pixel limit's share, before psd-tools
+    decodes anything: every channel of it, spot and alpha channels too, is decoded whole."""
+    check_decoded_size(Extent(header.width, header.height),
+                       header.channels * max(1, header.depth // 8), max_pixels, what,
+                       layout=f"{header.channels} channels of {header.depth} bits")
+
+
 def check_supported(header: Header, name: str) -> None:
+    if not 1 <= header.channels <= MAX_CHANNELS:
+        raise UnsupportedFormat(
+            f"{name} declares {header.channels} channels; a Photoshop document has 1 to "
+            f"{MAX_CHANNELS}", channels=header.channels)
     if header.mode not in _SUPPORTED_MODES or header.depth not in _SUPPORTED_DEPTHS:
         raise UnsupportedFormat(
             f"{name} is a {header.mode_name} {header.depth}-bit document; "

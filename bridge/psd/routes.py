@@ -26,7 +26,7 @@ PSD_MEDIA = "image/vnd.adobe.photoshop"
 @routes.post("/v1/psd/apply")
 async def psd_apply(request: web.Request) -> web.Response:
     """Run an operation on a PSD layer (or the composite); the result is the PSD with a new layer."""
-    from bridge.psd.document import read_header
+    from bridge.psd.document import check_merged_bytes, read_header
 
     st = request.app[STATE]
     folder = request.app[SCRATCH].folder("psd")
@@ -42,6 +42,7 @@ async def psd_apply(request: web.Request) -> web.Response:
         header = await loop.run_in_executor(None, read_header, src)
         # A small upload can claim a huge, well-compressed document: refuse it now.
         check_size(Extent(header.width, header.height), st.settings.max_pixels, "PSD document")
+        check_merged_bytes(header, st.settings.max_pixels, "PSD document")
         job = _make_job(form, src, folder, Extent(header.width, header.height),
                         st.settings.max_pixels)
         if job.priority not in ("interactive", "batch"):

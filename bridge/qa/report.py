@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bridge.private_dirs import make_dir
 from bridge.qa.metrics import colour_distance
 from bridge.qa.outliers import RULES, flag, majority_flags
 
@@ -190,7 +191,7 @@ def write_report(report: dict[str, Any], out_dir: Path, thumb_dir: Path,
     out = {k: str(v) for k, v in paths.items()}
     if cache_dir is not None:
         reports = cache_dir / "reports"
-        reports.mkdir(parents=True, exist_ok=True)
+        make_dir(reports)
         slug = re.sub(r"[^A-Za-z0-9_-]+", "-", str(report["batch"].get("recipe_name", "batch")))
         stem = time.strftime("%Y%m%d-%H%M%S", time.localtime(report["created"])) + "-" + slug[:40]
         _atomic_write(reports / f"{stem}.json", text_json)

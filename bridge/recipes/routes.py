@@ -26,6 +26,7 @@ from bridge.errors import InvalidInput, InvalidParams
 from bridge.imaging import codecs
 from bridge.imaging.image import Image
 from bridge.ops.base import OpResult
+from bridge.private_dirs import make_dir
 from bridge.recipes.recipe import Recipe, check_recipe, parse_recipe
 from bridge.recipes.runner import run_recipe
 from bridge.server import transport
@@ -40,7 +41,7 @@ def store_reference(data: bytes | bytearray, cache_dir: Path) -> Path:
     """Keep an uploaded reference image by content hash (decodable or refused)."""
     codecs.probe(data)  # a clear 415/400 now rather than a failed job later
     folder = cache_dir / "references"
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dir(folder)
     path = folder / hashlib.sha256(data).hexdigest()[:40]
     if not path.exists():
         tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"

@@ -13,9 +13,11 @@ from aiohttp import web
 
 import bridge
 from bridge.config import Settings
-from bridge.net import is_loopback
+from bridge.net import is_loopback, is_wildcard
 from bridge.pairing import load_or_create_token
+from bridge.private_dirs import secure_folders
 from bridge.server import routes
+from bridge.server.inflight import MEMORY, BodyMemory, give_back_body_memory, inflight_limit_mb
 from bridge.server.openapi import openapi
 from bridge.server.security import Guard, json_errors
 from bridge.server.state import STATE, ServerState
@@ -32,15 +34,18 @@ ROUTE_MODULES: tuple[str, ...] = (
 
 
 def create_app(settings: Settings, token: str | None = None) -> web.Application:
+    secure_folders(settings)  # before the token file is read or made in the config folder
     token = token or load_or_create_token(settings.token_file)
     st = ServerState(settings, token)
     guard = Guard(token, extra_origins=settings.allow_origins,
-                  extra_hosts=() if is_loopback(settings.host) else (settings.host,))
+                  extra_hosts=() if is_loopback(settings.host) else (settings.host,),
+                  ip_literals=is_wildcard(settings.host))
     # aiohttp's own body limit applies to request.read()/post(); multipart streams are
     # counted by transport.BodyBudget against the same setting.
-    app = web.Application(middlewares=[json_errors, guard.middleware],
+    app = web.Application(middlewares=[json_errors, guard.middleware, give_back_body_memory],
                           client_max_size=settings.max_body_mb << 20)
     app[STATE] = st
+    app[MEMORY] = BodyMemory(inflight_limit_mb(settings) << 20)
     app.add_routes(routes.routes)
     app.router.add_get("/v1/openapi.json", openapi)
     for name in ROUTE_MODULES:

@@ -22,9 +22,11 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
+from bridge.private_dirs import make_dir
+
 log = logging.getLogger("bridge.server")
 
-_FOLDER = re.compile(r"^[a-z]+-(r[0-9a-f]{12})-[0-9a-f]{32}$")
+_FOLDER = re.compile(r"[a-z]+-(r[0-9a-f]{12})-[0-9a-f]{32}")
 
 
 def _try_lock(path: Path) -> IO[Any] | None:
@@ -58,10 +60,10 @@ class Scratch:
     def folder(self, prefix: str) -> Path:
         """A new, empty folder for one job."""
         if self._lock is None:
-            self.owners.mkdir(parents=True, exist_ok=True)
+            make_dir(self.owners)
             self._lock = _try_lock(self.owners / f"{self.run}.lock")
         path = self.jobs / f"{prefix}-{self.run}-{uuid.uuid4().hex}"
-        path.mkdir(parents=True)
+        make_dir(path)  # owner-only: PSD uploads and results wait here
         return path
 
     def sweep(self) -> int:
@@ -71,7 +73,7 @@ class Scratch:
         alive: dict[str, bool] = {self.run: True}
         swept = 0
         for child in self.jobs.iterdir():
-            found = _FOLDER.match(child.name)
+            found = _FOLDER.fullmatch(child.name)
             if found is None or not child.is_dir():
                 continue
             run = found.group(1)

@@ -14,7 +14,7 @@ from fnmatch import fnmatchcase
 from aiohttp import web
 
 from bridge.errors import BridgeError, disk_full, is_disk_full, is_out_of_memory
-from bridge.net import is_loopback
+from bridge.net import is_ip_literal, is_loopback
 from bridge.pairing import token_matches
 
 log = logging.getLogger("bridge.server")
@@ -60,10 +60,15 @@ def listening_port(request: web.Request) -> int:
 
 
 class Guard:
+    """`ip_literals`: also accept a Host that is any IP address (the user bound 0.0.0.0 or
+    ::, so the machine answers on addresses we cannot list). DNS rebinding needs a host
+    *name* the attacker's DNS resolves; an address in the Host header names no one's DNS."""
+
     def __init__(self, token: str, extra_hosts: Iterable[str] = (),
-                 extra_origins: Iterable[str] = ()) -> None:
+                 extra_origins: Iterable[str] = (), ip_literals: bool = False) -> None:
         self.token = token
         self.extra_hosts = {h.lower() for h in extra_hosts}
+        self.ip_literals = ip_literals
         self.origins = (*HOST_ORIGINS, *extra_origins)
 
     @staticmethod
@@ -74,7 +79,8 @@ class Guard:
 
     def host_ok(self, request: web.Request) -> bool:
         name = host_name(request.headers.get("Host", "")).lower()
-        return is_loopback(name) or name in self.extra_hosts
+        return (is_loopback(name) or name in self.extra_hosts
+                or (self.ip_literals and is_ip_literal(name)))
 
     def origin_ok(self, request: web.Request) -> bool:
         origin = request.headers.get("Origin")
@@ -99,7 +105,8 @@ class Guard:
             return error_response(
                 403, "bad_host",
                 f"Host '{request.headers.get('Host', '')}' is not this machine; the bridge "
-                "only answers requests addressed to 127.0.0.1 or localhost",
+                "only answers requests addressed to 127.0.0.1 or localhost"
+                + (" or to an IP address" if self.ip_literals else ""),
             )
         if not self.origin_ok(request):
             return error_response(

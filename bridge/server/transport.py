@@ -22,6 +22,7 @@ from bridge.imaging.geometry import Bounds
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
 from bridge.ops.base import Layer, OpResult
+from bridge.server.inflight import MEMORY, SHARE
 
 TEXT_PARTS = {"op", "params", "raw", "mask_raw", "priority"}
 BINARY_PARTS = {"image", "mask", "icc"}
@@ -43,24 +44,36 @@ class Submission:
 
 
 class BodyBudget:
-    """Counts bytes across all parts of one request against the configured maximum."""
+    """Counts bytes across all parts of one request against the configured maximum, and
+    those kept in memory against what the whole server may hold (inflight.py)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, request: web.Request | None = None,
+                 source: str = "--max-body-mb") -> None:
         self.limit = limit
+        self.source = source
         self.used = 0
+        self._memory = request.app.get(MEMORY) if request is not None else None
+        self._share = request.get(SHARE) if request is not None else None
 
     def take(self, n: int) -> None:
+        """Bytes read (to a file or to memory), for the per-request limit."""
         self.used += n
         if self.used > self.limit:
             raise TooLarge(
                 f"request body is larger than the limit of {self.limit // (1 << 20)} MB "
-                "(--max-body-mb)", limit_bytes=self.limit)
+                f"({self.source})", limit_bytes=self.limit)
+
+    async def hold(self, n: int) -> None:
+        """Bytes read and kept in memory: they count against the server's share too."""
+        self.take(n)
+        if self._memory is not None and self._share is not None:
+            await self._memory.take(self._share, n)
 
 
 async def _read_part(part: BodyPartReader, budget: BodyBudget, limit: int | None = None) -> bytearray:
     buf = bytearray()
     while chunk := await part.read_chunk(CHUNK):
-        budget.take(len(chunk))
+        await budget.hold(len(chunk))
         buf += chunk
         if limit is not None and len(buf) > limit:
             raise InvalidInput(f"part '{part.name}' is too long")
@@ -70,12 +83,12 @@ async def _read_part(part: BodyPartReader, budget: BodyBudget, limit: int | None
 async def _read_raw_body(request: web.Request,
                          max_body: int) -> tuple[dict[str, str], dict[str, bytearray]]:
     """One image as the whole body; its layout and the job in X- headers."""
-    budget = BodyBudget(max_body)
+    budget = BodyBudget(max_body, request)
     if request.content_length is not None and request.content_length > max_body:
         budget.take(request.content_length)
     buf = bytearray()
     while chunk := await request.content.read(CHUNK):
-        budget.take(len(chunk))
+        await budget.hold(len(chunk))
         buf += chunk
     h = request.headers
     texts = {"op": h.get("X-Op", ""), "params": h.get("X-Params", ""),
@@ -126,7 +139,7 @@ async def read_form(request: web.Request, max_body: int, *, texts: set[str], blo
     Unknown parts are refused so a typo in a client shows up as an error, not as
     a silently ignored setting.
     """
-    budget = BodyBudget(max_body)
+    budget = BodyBudget(max_body, request)
     if request.content_length is not None and request.content_length > max_body:
         budget.take(request.content_length)
     if request.content_type != "multipart/form-data":
@@ -169,6 +182,18 @@ MALFORMED = (ValueError, HttpProcessingError)
 
 def malformed(e: BaseException) -> InvalidInput:
     return InvalidInput(f"the multipart body is malformed: {str(e).strip()[:200]}")
+
+
+async def read_small_body(request: web.Request, limit: int = TEXT_LIMIT) -> bytes:
+    """A small body (JSON settings) read whole, refused past `limit` as it streams."""
+    budget = BodyBudget(limit, request, "for a JSON body")
+    if request.content_length is not None and request.content_length > limit:
+        budget.take(request.content_length)
+    buf = bytearray()
+    while chunk := await request.content.read(CHUNK):
+        await budget.hold(len(chunk))
+        buf += chunk
+    return bytes(buf)
 
 
 def text_of(name: str, data: bytes | bytearray) -> str:

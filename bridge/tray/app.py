@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge.dashboard.routes import DASHBOARD, LOG_NAME
+from bridge.private_dirs import make_dir
 from bridge.tray import autostart, desktop
 from bridge.tray.icon import render
 from bridge.tray.server_thread import BridgeThread
@@ -237,7 +238,7 @@ class TrayApp:
                  "could not be copied (no clipboard tool)")
 
     def open_models(self) -> None:
-        self.settings.models_dir.mkdir(parents=True, exist_ok=True)
+        make_dir(self.settings.models_dir)
         desktop.open_path(self.settings.models_dir)
 
     def open_log(self) -> None:

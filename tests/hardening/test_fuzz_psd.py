@@ -180,6 +180,7 @@ def test_bombs_are_refused_from_their_sizes_before_decoding(tmp_path: Path):
 
 
 def test_the_server_refuses_a_document_bomb_at_upload(tmp_path: Path):
+    from tests.imaging.test_codec_decoded_size import channel_bomb
     from tests.support.server import running_bridge
 
     with running_bridge(tmp_path / "home", env={"RB_MAX_PIXELS": "1000000"}) as b:
@@ -187,4 +188,9 @@ def test_the_server_refuses_a_document_bomb_at_upload(tmp_path: Path):
                                           ("op", "passthrough", None), ("composite", "1", None)])
         assert r.status == 413 and r.error_code == "too_large", r.body
         assert "2000x2000" in r.json()["error"]["message"]
+        # Within the pixel limit, but 56 channels of 16 bits: the merged image's bytes count.
+        r = b.post_form("/v1/psd/apply", [("psd", channel_bomb(600, 600, 56, 16),
+                                           "image/x-photoshop"),
+                                          ("op", "passthrough", None), ("composite", "1", None)])
+        assert r.status == 413 and "56 channels of 16 bits" in r.json()["error"]["message"]
         assert b.get("/v1/jobs").json()["jobs"] == []

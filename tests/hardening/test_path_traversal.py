@@ -29,7 +29,9 @@ from tests.support.images import png_bytes
 from tests.support.server import ROOT, Bridge, running_bridge
 
 HOSTILE_IDS = ["../evil", "..", ".", "a/b", "a\\b", "/abs", "C:evil", ".hidden", "a\x00b",
-               "x" * 65, "-dash", " space", "evil/../../x"]
+               "x" * 65, "-dash", " space", "evil/../../x",
+               # `$` in a pattern also matches before a final newline: ids are fullmatched.
+               "trailing-newline\n", "evil\n.pth"]
 
 
 def tree(root: Path) -> set[str]:
@@ -260,6 +262,18 @@ def test_batch_outputs_never_go_through_a_symlink_out_of_the_output_folder(tmp_p
     with pytest.raises(BridgeError, match="outside the output folder"):
         run_batch_quietly(src, out)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_batch_state_folder_linked_out_of_the_output_folder_is_refused_before_use(
+        tmp_path: Path):
+    src, out, elsewhere = tmp_path / "in", tmp_path / "out", tmp_path / "elsewhere"
+    for d in (src, out, elsewhere):
+        d.mkdir()
+    (src / "a.png").write_bytes(png_bytes(np.zeros((4, 4, 3), np.uint8)))
+    (out / ".retouch-batch").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(BridgeError, match="symbolic link out of the output folder"):
+        run_batch_quietly(src, out)
+    assert list(elsewhere.iterdir()) == []  # no lock file, no journal written through it
 
 
 def test_batch_inputs_are_regular_files_only(tmp_path: Path):

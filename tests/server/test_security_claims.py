@@ -142,6 +142,8 @@ def test_a_batch_never_writes_over_its_inputs(tmp_path: Path, how: str):
     with pytest.raises(BridgeError, match=r"never overwritten|would overwrite an input"):
         run_batch(src, recipe, out, workers=1, report=False)
     assert (src / "a.png").read_bytes() == original
+    # Refused before anything was made: no journal folder left in the input folder.
+    assert sorted(p.name for p in src.iterdir()) == ["a.png"]
 
 
 # -- other machines: --host ------------------------------------------------------------------
