@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from bridge.batch.plan import STATE_DIR
 from bridge.errors import BridgeError, DiskFull, is_disk_full
+from bridge.file_lock import try_lock
 
 JOURNAL = "journal.jsonl"
 # The temporary names codecs.write_image uses: ".<name>.<8 hex>.tmp".
@@ -114,18 +115,9 @@ class Journal:
         """Refuse a second batch on the same OUT_DIR while this one runs."""
         self.dir.mkdir(parents=True, exist_ok=True)
         fh = (self.dir / "lock").open("a+")
-        try:
-            if os.name == "nt":
-                import msvcrt
-
-                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        if not try_lock(fh):
             fh.close()
-            raise BatchLocked(f"another batch is writing to {self.out_dir}") from None
+            raise BatchLocked(f"another batch is writing to {self.out_dir}")
         self._lock_fh = fh
 
     def unlock(self) -> None:

@@ -114,6 +114,15 @@ def registry_from_env() -> Registry | None:
         raise ModelError(f"RB_MODEL_REGISTRY={path} is not a usable registry file: {e}") from e
 
 
+def _entry_named(registry: Registry, as_id: str) -> ModelEntry | None:
+    """The registry's entry for an id given with `--as`; None for a new custom id, which
+    must be a plain id (it becomes a file name)."""
+    entry = registry.get(as_id)
+    if entry is None and not ID_PATTERN.fullmatch(as_id):
+        raise InvalidInput(f"invalid model id {as_id!r}: use letters, digits, . _ + -")
+    return entry
+
+
 class ModelManager:
     def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
         self.settings = settings
@@ -418,9 +427,7 @@ class ModelManager:
         registry = self.registry
         entry: ModelEntry | None
         if as_id is not None:
-            entry = registry.get(as_id)
-            if entry is None and not ID_PATTERN.fullmatch(as_id):
-                raise InvalidInput(f"invalid model id {as_id!r}: use letters, digits, . _ + -")
+            entry = _entry_named(registry, as_id)
         else:
             entry = registry.by_checksum(sha, md5) or registry.find(path.name) or registry.find(
                 path.stem)
@@ -482,9 +489,7 @@ class ModelManager:
         registry = self.registry
         entry: ModelEntry | None
         if as_id is not None:
-            entry = registry.get(as_id)
-            if entry is None and not ID_PATTERN.fullmatch(as_id):
-                raise InvalidInput(f"invalid model id {as_id!r}: use letters, digits, . _ + -")
+            entry = _entry_named(registry, as_id)
         else:
             entry = self._folder_entry(registry, path)
             if entry is not None and entry.custom:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import shutil
 import uuid
 from pathlib import Path
 from typing import IO, Any
 
+from bridge.file_lock import try_lock
 from bridge.private_dirs import make_dir
 
 log = logging.getLogger("bridge.server")
@@ -35,16 +35,7 @@ def _try_lock(path: Path) -> IO[Any] | None:
         fh = path.open("a+")
     except OSError:
         return None
-    try:
-        if os.name == "nt":
-            import msvcrt
-
-            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    if not try_lock(fh):
         fh.close()
         return None
     return fh
