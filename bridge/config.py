@@ -64,6 +64,9 @@ class Settings:
     max_pixels: int = 200_000_000
     result_ttl_s: int = 3600
     queue_limit: int = 64
+    # Decoded images that waiting jobs may hold together, in MB (0: as max_inflight_mb's
+    # default: twice max_body_mb, at least 1 GB, at most a quarter of the memory).
+    queue_memory_mb: int = 0
     # Memory the model cache may hold, in MB (0: a share of what the device has).
     memory_budget_mb: int = 0
     device: str = "auto"
@@ -96,6 +99,7 @@ _ENV = {
     "host": "RB_HOST", "port": "RB_PORT", "max_body_mb": "RB_MAX_BODY_MB",
     "max_inflight_mb": "RB_MAX_INFLIGHT_MB",
     "max_pixels": "RB_MAX_PIXELS", "result_ttl_s": "RB_RESULT_TTL", "queue_limit": "RB_QUEUE_LIMIT",
+    "queue_memory_mb": "RB_QUEUE_MEMORY_MB",
     "memory_budget_mb": "RB_MEMORY_BUDGET_MB", "device": "RB_DEVICE", "offline": "RB_OFFLINE",
     "allow_origins": "RB_ALLOW_ORIGINS",
 }

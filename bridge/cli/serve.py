@@ -43,6 +43,9 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
                    help="request bodies all requests together may hold in memory, in MB "
                         "(default: twice --max-body-mb, at least 1024, at most a quarter of "
                         "the memory); past it an upload waits, then gets 503 busy")
+    p.add_argument("--queue-memory-mb", type=int,
+                   help="decoded images waiting jobs may hold together, in MB (default as "
+                        "--max-inflight-mb's); past it a new job gets 429 queue_full")
     p.add_argument("--result-ttl", type=int, dest="result_ttl_s",
                    help="seconds a finished job's result is kept")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
@@ -57,7 +60,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     from pathlib import Path
 
     overrides = {k: getattr(args, k, None) for k in
-                 ("host", "port", "max_pixels", "max_body_mb", "max_inflight_mb", "result_ttl_s",
+                 ("host", "port", "max_pixels", "max_body_mb", "max_inflight_mb", "queue_memory_mb",
+                  "result_ttl_s",
                   "device", "offline")}
     if getattr(args, "models_dir", None):
         overrides["models_dir"] = Path(args.models_dir).expanduser()

@@ -30,8 +30,15 @@ FLOOR_MB = 1024
 
 def inflight_limit_mb(settings: Settings) -> int:
     """The setting, or: twice the largest body, at least 1 GB, at most a quarter of RAM."""
-    if settings.max_inflight_mb > 0:
-        return settings.max_inflight_mb
+    return settings.max_inflight_mb if settings.max_inflight_mb > 0 else auto_limit_mb(settings)
+
+
+def queued_limit_mb(settings: Settings) -> int:
+    """Decoded images waiting jobs may hold together: the setting, or as for bodies."""
+    return settings.queue_memory_mb if settings.queue_memory_mb > 0 else auto_limit_mb(settings)
+
+
+def auto_limit_mb(settings: Settings) -> int:
     from bridge.device import system_memory
 
     wanted = max(FLOOR_MB, 2 * settings.max_body_mb)

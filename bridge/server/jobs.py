@@ -77,10 +77,17 @@ class Job:
     done: threading.Event = field(default_factory=threading.Event)
     # The source image, kept for `?full=1` composites; dropped with the result.
     source: Image | None = None
+    # Bytes of decoded input (image, mask) the job holds while it waits; by default
+    # its source image's.
+    held_bytes: int = 0
     describe_result: Callable[[Any], dict[str, Any]] | None = None
     # Frees what the job holds outside memory (its temporary folder); called once,
     # when the job fails or is cancelled, or when its result expires.
     cleanup: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.held_bytes and self.source is not None:
+            self.held_bytes = self.source.pixels.nbytes
 
     def release(self) -> None:
         self.result = None
@@ -120,9 +127,13 @@ class JobQueue:
         limit: int = 64,
         result_ttl_s: float = 3600.0,
         listener: Listener | None = None,
+        bytes_limit: int = 0,
     ) -> None:
         self._make_context = make_context
         self.limit = limit
+        # Decoded input waiting jobs may hold together (0: no limit). The count limit
+        # alone would let 64 waiting 200 MP images pin tens of gigabytes.
+        self.bytes_limit = bytes_limit
         self.result_ttl_s = result_ttl_s
         self._listener = listener
         self._jobs: dict[str, Job] = {}
@@ -169,6 +180,12 @@ class JobQueue:
             if queued >= self.limit:
                 raise Busy(f"the queue is full ({queued} jobs waiting); try again shortly",
                            retry_after=max(1, queued // 4))
+            held = sum(self._jobs[job_id].held_bytes for _, _, job_id in self._heap)
+            if queued and self.bytes_limit and held + job.held_bytes > self.bytes_limit:
+                # A job alone always waits: the per-request limits already bound it.
+                raise Busy(f"the {queued} waiting jobs already hold {held >> 20} MB of "
+                           f"images (limit {self.bytes_limit >> 20} MB); try again shortly",
+                           retry_after=max(1, queued // 2))
             self._jobs[job.id] = job
             heapq.heappush(self._heap, (PRIORITIES[job.priority], next(self._seq), job.id))
             self._cond.notify_all()

@@ -61,7 +61,8 @@ async def capabilities(request: web.Request) -> web.Response:
         "device": await st.device_info(),
         "limits": {"max_pixels": st.settings.max_pixels,
                    "max_body_mb": st.settings.max_body_mb,
-                   "queue_limit": st.settings.queue_limit},
+                   "queue_limit": st.settings.queue_limit,
+                   "queue_memory_mb": st.queue.bytes_limit >> 20},
     })
 
 
@@ -83,7 +84,8 @@ async def _submit(request: web.Request, op_name: str | None) -> Job:
         return run_operation(name, image, mask, params, ctx)
 
     job = Job(op=name, work=work, priority=sub.priority, source_format=image.source_format,
-              source=image, describe_result=transport.describe_result)
+              source=image, describe_result=transport.describe_result,
+              held_bytes=image.pixels.nbytes + (mask.data.nbytes if mask is not None else 0))
     return st.queue.submit(job)
 
 

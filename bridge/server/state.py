@@ -18,6 +18,7 @@ from bridge.config import Settings
 from bridge.imaging.image import Image
 from bridge.ops.base import CancelToken, OpContext
 from bridge.server.events import EventHub
+from bridge.server.inflight import queued_limit_mb
 from bridge.server.jobs import FINAL_STATES, Job, JobQueue
 
 log = logging.getLogger("bridge.server")
@@ -32,7 +33,7 @@ class ServerState:
         self.token = token
         self.hub = EventHub()
         self.queue = JobQueue(self._context_for, settings.queue_limit, settings.result_ttl_s,
-                              self._on_event)
+                              self._on_event, bytes_limit=queued_limit_mb(settings) << 20)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._manager: Any = None

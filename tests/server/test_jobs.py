@@ -88,6 +88,26 @@ def test_queue_full_is_429_with_retry_after(tmp_path):
         assert int(r.headers["Retry-After"]) >= 1
 
 
+def test_waiting_jobs_are_bounded_by_the_memory_their_images_hold(tmp_path):
+    """64 waiting jobs may be tiny or huge: what they hold decoded is bounded too."""
+    image = png_bytes(gradient(300, 300))  # 270 KB decoded
+    with running_bridge(tmp_path, env={"RB_QUEUE_MEMORY_MB": "1"}) as b:
+        assert b.get("/v1/capabilities").json()["limits"]["queue_memory_mb"] == 1
+        blocker = b.submit("passthrough", SMALL, {"delay_s": 30}).json()["id"]
+        wait_state(b, blocker, ("running",))
+        waiting = [b.submit("passthrough", image) for _ in range(3)]
+        assert [r.status for r in waiting] == [202, 202, 202]  # 810 KB
+        r = b.submit("passthrough", image)  # 1080 KB: over
+        assert r.status == 429 and r.error_code == "queue_full"
+        assert "MB of images" in r.json()["error"]["message"]
+        assert int(r.headers["Retry-After"]) >= 1
+        assert b.submit("passthrough", SMALL).status == 202  # a small one still fits
+        assert b.request("DELETE", f"/v1/jobs/{blocker}").status in (200, 202)
+        for w in waiting:
+            assert b.wait(w.json()["id"])["state"] == "done"
+        assert b.submit("passthrough", image).status == 202  # room again
+
+
 def test_results_expire(tmp_path):
     with running_bridge(tmp_path, env={"RB_RESULT_TTL": "1"}) as b:
         job = b.submit("passthrough", SMALL).json()["id"]
