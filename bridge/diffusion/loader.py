@@ -15,6 +15,7 @@ from typing import Any
 from bridge.diffusion.lora import LoraState
 from bridge.diffusion.source import DiffusionSource
 from bridge.errors import ModelError
+from bridge.models.resident import KeyedCache, configured_budget, module_bytes, weight_file_bytes
 
 PIPELINE_CLASS = {"sd15": "StableDiffusionInpaintPipeline", "sdxl": "StableDiffusionXLInpaintPipeline"}
 # Native working side of each family (its pixel budget is this squared).
@@ -132,21 +133,27 @@ def _build(source: DiffusionSource, dtype: Any) -> Any:
                                 torch_dtype=dtype, **extra)
 
 
-_lock = threading.Lock()
-_cached: dict[tuple[str, float, str, str], LoadedPipeline] = {}
+# One pipeline at a time (they take gigabytes), in the process's resident-model registry
+# with every other kind, under the shared memory budget.
+_cached = KeyedCache("diffusion", configured_budget, one_at_a_time=True)
 
 
 def _cache_key(source: DiffusionSource, device: str) -> tuple[str, float, str, str]:
     return (str(source.path), source.path.stat().st_mtime, str(source.config_dir), device)
 
 
+def pipeline_bytes(loaded: LoadedPipeline) -> int:
+    """Weights of every torch module of the pipeline (UNet, VAE, text encoders)."""
+    import torch
+
+    modules = [c for c in loaded.pipe.components.values() if isinstance(c, torch.nn.Module)]
+    return module_bytes(*modules)
+
+
 def load_pipeline(source: DiffusionSource, device: str) -> LoadedPipeline:
     """The pipeline for these files on this device; the last one stays loaded (one at a time)."""
-    key = _cache_key(source, device)
-    with _lock:
-        if key in _cached:
-            return _cached[key]
-        _cached.clear()  # free the previous model before loading the next one
+
+    def build() -> LoadedPipeline:
         dtype = torch_dtype_for(device)
         try:
             pipe = _build(source, dtype)
@@ -155,11 +162,12 @@ def load_pipeline(source: DiffusionSource, device: str) -> LoadedPipeline:
                              f"{source.family.upper()} inpainting model: {e}") from e
         pipe = pipe.to(device)
         pipe.set_progress_bar_config(disable=True)
-        loaded = LoadedPipeline(pipe, source, device, dtype, pipe.scheduler)
-        _cached[key] = loaded
-        return loaded
+        return LoadedPipeline(pipe, source, device, dtype, pipe.scheduler)
+
+    return _cached.load(_cache_key(source, device), build, label=source.label or source.path.name,
+                        device=device, estimate=weight_file_bytes(source.path),
+                        measure=pipeline_bytes)
 
 
 def unload_all() -> None:
-    with _lock:
-        _cached.clear()
+    _cached.drop(lambda key: True)

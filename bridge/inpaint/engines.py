@@ -6,7 +6,6 @@ back one float32 RGB fill. torch is imported inside, when a model is used.
 
 from __future__ import annotations
 
-import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 from bridge.errors import InvalidParams, ModelError
 from bridge.imaging.depth import to_uint8
 from bridge.inpaint.region import WorkingSize
+from bridge.models.resident import KeyedCache, configured_budget, module_bytes, weight_file_bytes
 from bridge.ops.base import OpContext
 
 # Peak activation bytes per working pixel, over-estimated (see memory.py).
@@ -106,17 +106,18 @@ class LamaInpainter:
         return [np.ascontiguousarray(result, dtype=np.float32)]
 
 
-_lock = threading.Lock()
-_loaded: dict[tuple[str, float, str], Any] = {}
+# One LaMa at a time, in the process's resident-model registry (shared memory budget).
+_loaded = KeyedCache("lama", configured_budget, one_at_a_time=True)
 
 
 def cached_lama(path: Path, label: str, device: str) -> Any:
     """The LaMa model of a file on a device, kept loaded for the next job (one at a time)."""
-    key = (str(path), path.stat().st_mtime, device)
-    with _lock:
-        if key not in _loaded:
-            _loaded.clear()
-            model = load_lama(path)
-            check_inpainting_model(model, label)
-            _loaded[key] = model.to(device).eval()
-        return _loaded[key]
+
+    def build() -> Any:
+        model = load_lama(path)
+        check_inpainting_model(model, label)
+        return model.to(device).eval()
+
+    return _loaded.load((str(path), path.stat().st_mtime, device), build, label=label,
+                        device=device, estimate=weight_file_bytes(path),
+                        measure=lambda model: module_bytes(model.model))

@@ -11,7 +11,6 @@ anyway); the matte is scaled back to the region's size as 8-bit coverage.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from PIL import Image as PILImage
 from bridge.errors import InvalidParams
 from bridge.imaging.depth import to_uint8
 from bridge.imaging.geometry import Extent
+from bridge.models.resident import KeyedCache, configured_budget
 
 # Registry ids of the background-removal models and the rembg session that knows
 # each one's input size, normalisation and output squashing.
@@ -83,18 +83,17 @@ def pinned_session(kind: str, model_file: Path, device: str = "cpu") -> Any:
     return PinnedSession(kind, options, providers=_providers(device))
 
 
-_lock = threading.Lock()
-_sessions: dict[tuple[str, float, str, str], Any] = {}
+# One session at a time, in the process's resident-model registry (shared memory budget).
+_sessions = KeyedCache("rembg", configured_budget, one_at_a_time=True)
 
 
 def session_for(kind: str, model_file: Path, device: str) -> Any:
     """Cached: building an ONNX session for a large model takes seconds."""
-    key = (str(model_file), model_file.stat().st_mtime, kind, device)
-    with _lock:
-        if key not in _sessions:
-            _sessions.clear()
-            _sessions[key] = pinned_session(kind, model_file, device)
-        return _sessions[key]
+    size = model_file.stat().st_size  # an ONNX session is about its model file's size
+    return _sessions.load((str(model_file), model_file.stat().st_mtime, kind, device),
+                          lambda: pinned_session(kind, model_file, device),
+                          label=f"{kind} ({model_file.name})", device=device, estimate=size,
+                          measure=lambda session: size)
 
 
 def model_input(pixels: np.ndarray, colour_channels: int, side: int = MODEL_INPUT_SIDE) -> PILImage.Image:

@@ -646,13 +646,15 @@ class ModelManager:
             return self._cache
 
     def load(self, model_id: str, denoise: float | None = None) -> Any:
-        """A LoadedModel on the configured device (cached, LRU under the memory budget).
+        """A LoadedModel on the configured device (cached, LRU under the memory budget
+        shared with every other kind of resident model: bridge.models.resident).
 
         `denoise` (0..1) blends a model with its registry `denoise_twin`: 1 is the model
         itself (full denoise), 0 the twin (keeps grain); Real-ESRGAN's network
         interpolation for realesr-general-x4v3.
         """
         from bridge.models import runtime
+        from bridge.models.resident import weight_file_bytes
 
         entry = self.entry(model_id)
         if entry.loader != "spandrel":
@@ -686,6 +688,7 @@ class ModelManager:
                 other = runtime.read_state_dict(twin_path, allow_torchscript=False)
                 return runtime.blend_state_dicts(state, other, float(denoise or 0.0))
 
+            self.cache.make_room(weight_file_bytes(path), self.device)
             loaded = runtime.load_model(entry.id, read, self.device,
                                         expect_architecture=entry.architecture)
             if int(loaded.scale) != entry.scale:

@@ -16,9 +16,10 @@
 * Precision: fp16 only on CUDA and only where spandrel's descriptor says
   `supports_half`; never on CPU or MPS. Every output is checked finite; a non-finite
   fp16 result reloads the model in fp32 and reruns the tile (and stays fp32).
-* Memory: `ModelCache` keeps loaded models in LRU order under a byte budget.
-  `LoadedModel.__call__` turns CUDA/MPS out-of-memory into `TileTooLarge` after
-  freeing the cache, so the tiling engine retries with smaller tiles.
+* Memory: `ModelCache` keeps loaded models in LRU order under a byte budget, shared
+  with every other kind of model (bridge.models.resident). `LoadedModel.__call__` turns
+  CUDA/MPS out-of-memory into `TileTooLarge` after freeing the cache, so the tiling
+  engine retries with smaller tiles.
 
 The tile function contract (see bridge.imaging.tiling): `LoadedModel(tile)` takes a
 float32 HxWxC array in [0, 1] with C == input_channels and returns float32
@@ -35,7 +36,6 @@ import os
 import re
 import threading
 import zipfile
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +45,7 @@ import numpy as np
 
 from bridge.errors import BridgeError, ModelError
 from bridge.imaging.tiling import TileTooLarge
+from bridge.models.resident import KeyedCache, ResidentModels, module_bytes
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +108,11 @@ def system_memory_bytes() -> int:
 
 
 def device_memory_bytes(device: Any) -> int:
-    import torch
+    """Memory of a device (a torch.device or its name); torch is imported only for CUDA."""
+    if str(device).startswith("cuda"):
+        import torch
 
-    if device.type == "cuda":
-        return int(torch.cuda.get_device_properties(device).total_memory)
+        return int(torch.cuda.get_device_properties(torch.device(str(device))).total_memory)
     return system_memory_bytes()
 
 
@@ -118,7 +120,7 @@ def default_budget_bytes(device: Any, budget_mb: int = 0) -> int:
     """What loaded models may occupy: the configured MB, else a share of the device."""
     if budget_mb > 0:
         return budget_mb << 20
-    share = 0.5 if device.type == "cuda" else 0.25
+    share = 0.5 if str(device).startswith("cuda") else 0.25
     return max(1 << 30, int(device_memory_bytes(device) * share))
 
 
@@ -264,11 +266,6 @@ def tile_context(descriptor: Any) -> tuple[int, int]:
 
 
 # -- a loaded model ---------------------------------------------------------------------
-def _module_bytes(module: Any) -> int:
-    total = sum(p.numel() * p.element_size() for p in module.parameters())
-    return total + sum(b.numel() * b.element_size() for b in module.buffers())
-
-
 def _is_oom(error: BaseException) -> bool:
     import torch
 
@@ -335,7 +332,7 @@ class LoadedModel:
 
     @property
     def nbytes(self) -> int:
-        return _module_bytes(self.descriptor.model)
+        return module_bytes(self.descriptor.model)
 
     @property
     def context(self) -> tuple[int, int]:
@@ -477,53 +474,30 @@ def load_model(
                        reload_fp32=lambda: build(torch.float32))
 
 
-class ModelCache:
-    """Loaded models in least-recently-used order, evicted beyond a byte budget.
+class ModelCache(KeyedCache):
+    """The manager's loaded spandrel models, by (id, twin, denoise) key.
 
-    A model larger than the whole budget still loads (alone). Evicting only drops the
-    cache's reference: an operation still holding the model finishes with it.
+    A KeyedCache: the models sit in the process's resident-model registry with every
+    other kind (pipelines, LaMa, rembg sessions), in one least-recently-used order
+    under one budget (bridge.models.resident). A model larger than the whole budget
+    still loads (alone); a model an operation holds is not evicted until it returns.
     """
 
-    def __init__(self, budget_bytes: int) -> None:
+    def __init__(self, budget_bytes: int, registry: ResidentModels | None = None) -> None:
+        super().__init__("spandrel", budget_bytes, registry=registry)
         self.budget_bytes = budget_bytes
-        self._items: OrderedDict[Any, LoadedModel] = OrderedDict()
-        self._lock = threading.RLock()
-
-    def get(self, key: Any) -> LoadedModel | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                self._items.move_to_end(key)
-            return item
 
     def put(self, key: Any, model: LoadedModel) -> list[Any]:
-        """Insert; returns the keys evicted to make room."""
-        with self._lock:
-            self._items[key] = model
-            self._items.move_to_end(key)
-            evicted = []
-            while len(self._items) > 1 and self.total_bytes > self.budget_bytes:
-                old_key, old = self._items.popitem(last=False)
-                evicted.append(old_key)
-                log.info("evicting %s from the model cache", old.model_id)
-            if evicted:
-                free_device_memory(model.device)
-            return evicted
+        """Insert; returns this cache's keys evicted to make room."""
+        return self.add(key, model, label=model_label(key), device=model.device,
+                        nbytes=model.nbytes)
 
-    def drop(self, predicate: Callable[[Any], bool]) -> None:
-        with self._lock:
-            for key in [k for k in self._items if predicate(k)]:
-                del self._items[key]
 
-    def loaded(self) -> list[Any]:
-        """Cache keys, least recently used first."""
-        with self._lock:
-            return list(self._items)
-
-    @property
-    def total_bytes(self) -> int:
-        with self._lock:
-            return sum(m.nbytes for m in self._items.values())
+def model_label(key: Any) -> str:
+    """How a cache key reads: the id, and the blend with its denoise twin if any."""
+    if isinstance(key, tuple) and len(key) == 3 and key[1] is not None:
+        return f"{key[0]} + {key[1]} (denoise {key[2]})"
+    return str(key[0] if isinstance(key, tuple) else key)
 
 
 def working_budget(loaded: Any, manager: Any = None) -> int:

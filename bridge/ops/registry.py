@@ -15,6 +15,7 @@ import bridge.ops
 from bridge.errors import BridgeError, InvalidInput, UnknownOperation
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
+from bridge.models.resident import holding
 from bridge.ops.base import OpContext, Operation, OpResult
 
 _INFRASTRUCTURE = {"base", "params", "registry"}
@@ -93,7 +94,9 @@ def run_operation(
     ctx = ctx or OpContext()
     values = prepare(op, image, mask, params, ctx.models)
     ctx.progress(0.0, "starting")
-    result = op.run(image, mask, values, ctx)
+    # The models it fetches stay loaded until it returns (bridge.models.resident).
+    with holding():
+        result = op.run(image, mask, values, ctx)
     if ctx.warnings:
         result.metadata.setdefault("warnings", []).extend(ctx.warnings)
     result.metadata.setdefault("operation", name)
