@@ -11,6 +11,7 @@ import torch
 from bridge.errors import ModelError
 from bridge.imaging.tiling import TileTooLarge
 from bridge.models import runtime
+from bridge.models.resident import ResidentModels
 from tests.models import tiny_models as tm
 
 
@@ -177,13 +178,15 @@ def test_cache_evicts_least_recently_used_beyond_budget() -> None:
         return runtime.LoadedModel(name, d, torch.device("cpu"), torch.float32)
 
     a, b, c = loaded("a", 16), loaded("b", 16), loaded("c", 16)
-    cache = runtime.ModelCache(budget_bytes=int(a.nbytes * 2.5))
+    # A registry of its own: the process's one holds other tests' models too.
+    cache = runtime.ModelCache(budget_bytes=int(a.nbytes * 2.5), registry=ResidentModels())
     cache.put("a", a)
     cache.put("b", b)
     assert cache.get("a") is a  # a is now the most recent
     assert cache.put("c", c) == ["b"]
-    assert cache.loaded() == ["a", "c"]
-    huge = runtime.ModelCache(budget_bytes=1)
+    assert cache.loaded() == ["a", "c"] and cache.get("b") is None
+    assert cache.total_bytes == a.nbytes + c.nbytes
+    huge = runtime.ModelCache(budget_bytes=1, registry=ResidentModels())
     huge.put("a", a)
     assert huge.loaded() == ["a"]  # a model larger than the budget still loads, alone
     assert huge.put("b", b) == ["a"]
