@@ -30,6 +30,7 @@ import bridge
 from bridge.dashboard import logtail, settings_file
 from bridge.dashboard.thumbs import ThumbnailCache, thumbnail_png
 from bridge.errors import BridgeError, InvalidInput, InvalidParams, NotFound
+from bridge.models.resident import resident_models
 from bridge.server.security import COOKIE
 from bridge.server.state import STATE, ServerState
 
@@ -162,6 +163,7 @@ async def system(request: web.Request) -> web.Response:
         "gpu_memory": gpu_memory_now(device),
         "process": process_memory(),
         "memory_budget_mb": s.memory_budget_mb,
+        "resident": resident_models().snapshot(),
         "paths": {"config_dir": str(s.config_dir), "models_dir": str(s.models_dir),
                   "cache_dir": str(s.cache_dir), "log_file": str(s.log_dir / LOG_NAME),
                   "reports_dir": str(reports_dir(st))},

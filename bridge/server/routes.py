@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json as jsonlib
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from bridge.imaging.composite import paste_masked
 from bridge.imaging.geometry import Bounds
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
+from bridge.models.resident import resident_models
 from bridge.ops.base import Layer, OpResult
 from bridge.ops.registry import get_operation, operations, prepare, run_operation
 from bridge.server import transport
@@ -58,6 +60,7 @@ async def capabilities(request: web.Request) -> web.Response:
         "version": bridge.__version__,
         "operations": [op.describe() for op in operations().values()],
         "models": await st.model_states(),
+        "resident": resident_models().snapshot(),
         "device": await st.device_info(),
         "limits": {"max_pixels": st.settings.max_pixels,
                    "max_body_mb": st.settings.max_body_mb,
@@ -250,8 +253,30 @@ async def run_op(request: web.Request) -> web.StreamResponse:
 # -- models and events ---------------------------------------------------------
 @routes.get("/v1/models")
 async def list_models(request: web.Request) -> web.Response:
-    """The model registry with each model's state."""
-    return json({"models": await state(request).model_states()})
+    """The model registry with each model's state, and the models loaded now."""
+    return json({"models": await state(request).model_states(),
+                 "resident": resident_models().snapshot()})
+
+
+@routes.post("/v1/resident/unload")
+async def unload_models(request: web.Request) -> web.Response:
+    """Unload loaded models ({"ids": [...]}, or all without a body): idle ones now, ones
+    a running job uses when it ends."""
+    body = await transport.read_small_body(request)
+    ids = None
+    if body.strip():
+        try:
+            ids = jsonlib.loads(body)["ids"]
+        except (ValueError, KeyError, TypeError):
+            raise InvalidInput('send {"ids": [...]} (ids from "resident"), or no body for all') from None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise InvalidParams("ids must be a list of resident model ids", param="ids")
+        known = {m["id"] for m in resident_models().snapshot()["models"]}
+        if missing := [i for i in ids if i not in known]:
+            raise NotFound(f"not loaded: {', '.join(missing)}")
+    loop = asyncio.get_running_loop()
+    done = await loop.run_in_executor(None, resident_models().unload, ids)
+    return json({**done, "resident": resident_models().snapshot()})
 
 
 @routes.post("/v1/models/{id}/pull")

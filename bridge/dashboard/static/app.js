@@ -338,10 +338,33 @@ function renderSystem() {
   }
   if (s.process) add("Bridge", s.process.rss ? `${bytes(s.process.rss)} resident` : `${bytes(s.process.peak_rss)} peak`);
   add("Budget", s.memory_budget_mb ? `${s.memory_budget_mb} MB for models` : "automatic");
+  const r = s.resident;
+  if (r && r.models.length) {
+    const total = r.budget_bytes ? `${bytes(r.total_bytes)} / ${bytes(r.budget_bytes)}` : bytes(r.total_bytes);
+    add("Loaded", h("div", { class: "resident-row" }, h("span", { text: total }),
+      h("button", { class: "btn small", type: "button", id: "unload-all", onclick: () => unloadModels(null) }, "Unload all")),
+    r.budget_bytes ? meter(r.total_bytes, r.budget_bytes) : null);
+    // Least recently used first, as the server lists them: the next to be unloaded on top.
+    for (const m of r.models) {
+      add(m.kind, h("div", { class: "resident-row" },
+        h("span", { class: "resident", dataset: { residentId: m.id, kind: m.kind }, title: `${m.label} · ${m.device}`,
+          text: `${m.label} · ${bytes(m.bytes)}` }),
+        m.in_use ? h("small", { text: "in use" })
+          : h("button", { class: "btn small", type: "button", onclick: () => unloadModels([m.id]) }, "Unload")));
+    }
+  }
   add("Uptime", duration(s.uptime_s));
   $("system").replaceChildren(...rows);
   $("log-path").textContent = s.paths.log_file;
   $("log-path").title = s.paths.log_file;
+}
+
+async function unloadModels(ids) {
+  try {
+    const r = await api("/v1/resident/unload", ids ? { method: "POST", json: { ids } } : { method: "POST" });
+    if (system) { system.resident = r.resident; renderSystem(); }
+    if (r.pending.length) toast(`${r.pending.length} model(s) in use: unloaded when the job ends`);
+  } catch (e) { toast(`Unload: ${e.message}`); }
 }
 
 async function refreshSystem() {
