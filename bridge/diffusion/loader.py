@@ -15,7 +15,7 @@ from typing import Any
 from bridge.diffusion.lora import LoraState
 from bridge.diffusion.source import DiffusionSource
 from bridge.errors import ModelError
-from bridge.models.resident import KeyedCache, configured_budget, module_bytes, weight_file_bytes
+from bridge.models.resident import KeyedCache, configured_budget, module_bytes
 
 PIPELINE_CLASS = {"sd15": "StableDiffusionInpaintPipeline", "sdxl": "StableDiffusionXLInpaintPipeline"}
 # Native working side of each family (its pixel budget is this squared).
@@ -142,12 +142,11 @@ def _cache_key(source: DiffusionSource, device: str) -> tuple[str, float, str, s
     return (str(source.path), source.path.stat().st_mtime, str(source.config_dir), device)
 
 
-def pipeline_bytes(loaded: LoadedPipeline) -> int:
-    """Weights of every torch module of the pipeline (UNet, VAE, text encoders)."""
+def pipeline_bytes(pipe: Any) -> int:
+    """Weights of every torch module of a pipeline (UNet, VAE, text encoders)."""
     import torch
 
-    modules = [c for c in loaded.pipe.components.values() if isinstance(c, torch.nn.Module)]
-    return module_bytes(*modules)
+    return module_bytes(*[c for c in pipe.components.values() if isinstance(c, torch.nn.Module)])
 
 
 def load_pipeline(source: DiffusionSource, device: str) -> LoadedPipeline:
@@ -156,17 +155,17 @@ def load_pipeline(source: DiffusionSource, device: str) -> LoadedPipeline:
     def build() -> LoadedPipeline:
         dtype = torch_dtype_for(device)
         try:
-            pipe = _build(source, dtype)
+            pipe = _build(source, dtype)  # in CPU memory, at its working precision
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as e:
             raise ModelError(f"could not load '{source.label or source.path}' as a "
                              f"{source.family.upper()} inpainting model: {e}") from e
+        _cached.make_room(pipeline_bytes(pipe), device)
         pipe = pipe.to(device)
         pipe.set_progress_bar_config(disable=True)
         return LoadedPipeline(pipe, source, device, dtype, pipe.scheduler)
 
     return _cached.load(_cache_key(source, device), build, label=source.label or source.path.name,
-                        device=device, estimate=weight_file_bytes(source.path),
-                        measure=pipeline_bytes)
+                        device=device, measure=lambda loaded: pipeline_bytes(loaded.pipe))
 
 
 def unload_all() -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from bridge.errors import InvalidParams, ModelError
 from bridge.imaging.depth import to_uint8
 from bridge.inpaint.region import WorkingSize
-from bridge.models.resident import KeyedCache, configured_budget, module_bytes, weight_file_bytes
+from bridge.models.resident import KeyedCache, configured_budget, module_bytes
 from bridge.ops.base import OpContext
 
 # Peak activation bytes per working pixel, over-estimated (see memory.py).
@@ -114,10 +114,10 @@ def cached_lama(path: Path, label: str, device: str) -> Any:
     """The LaMa model of a file on a device, kept loaded for the next job (one at a time)."""
 
     def build() -> Any:
-        model = load_lama(path)
+        model = load_lama(path)  # in CPU memory
         check_inpainting_model(model, label)
+        _loaded.make_room(module_bytes(model.model), device)
         return model.to(device).eval()
 
     return _loaded.load((str(path), path.stat().st_mtime, device), build, label=label,
-                        device=device, estimate=weight_file_bytes(path),
-                        measure=lambda model: module_bytes(model.model))
+                        device=device, measure=lambda model: module_bytes(model.model))

@@ -90,9 +90,13 @@ _sessions = KeyedCache("rembg", configured_budget, one_at_a_time=True)
 def session_for(kind: str, model_file: Path, device: str) -> Any:
     """Cached: building an ONNX session for a large model takes seconds."""
     size = model_file.stat().st_size  # an ONNX session is about its model file's size
-    return _sessions.load((str(model_file), model_file.stat().st_mtime, kind, device),
-                          lambda: pinned_session(kind, model_file, device),
-                          label=f"{kind} ({model_file.name})", device=device, estimate=size,
+
+    def build() -> Any:
+        _sessions.make_room(size, device)
+        return pinned_session(kind, model_file, device)
+
+    return _sessions.load((str(model_file), model_file.stat().st_mtime, kind, device), build,
+                          label=f"{kind} ({model_file.name})", device=device,
                           measure=lambda session: size)
 
 

@@ -654,7 +654,6 @@ class ModelManager:
         interpolation for realesr-general-x4v3.
         """
         from bridge.models import runtime
-        from bridge.models.resident import weight_file_bytes
 
         entry = self.entry(model_id)
         if entry.loader != "spandrel":
@@ -688,9 +687,9 @@ class ModelManager:
                 other = runtime.read_state_dict(twin_path, allow_torchscript=False)
                 return runtime.blend_state_dicts(state, other, float(denoise or 0.0))
 
-            self.cache.make_room(weight_file_bytes(path), self.device)
-            loaded = runtime.load_model(entry.id, read, self.device,
-                                        expect_architecture=entry.architecture)
+            loaded = runtime.load_model(
+                entry.id, read, self.device, expect_architecture=entry.architecture,
+                make_room=lambda nbytes: self.cache.make_room(nbytes, self.device))
             if int(loaded.scale) != entry.scale:
                 raise ModelError(f"{entry.id}: the file is a x{loaded.scale} model, the "
                                  f"registry lists x{entry.scale}", model=entry.id)

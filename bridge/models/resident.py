@@ -20,10 +20,11 @@ that rule: fetching one retires the others of the same cache, at once when idle,
 when their operation ends.
 
 Sizes: torch modules by their parameters and buffers, ONNX sessions by their model
-file. Before a load, room is made for a guess (the weight files' size); the measured
-size replaces it once loaded. A model larger than the whole budget still loads, alone.
-After evicting, Python's garbage and the CUDA/MPS allocator's cached blocks are freed
-so the memory really goes back.
+file. Loaders read weights into CPU memory first; room is made for the model's size at
+its working precision there, before it moves to the device, so a GPU never has to hold
+the new model and the ones it replaces at once. A model larger than the whole budget
+still loads, alone. After evicting, Python's garbage and the CUDA/MPS allocator's
+cached blocks are freed so the memory really goes back.
 
 Locks: the registry's lock and a cache's item lock are never held while calling out;
 evict callbacks only take their cache's item lock. So no two locks wait on each other.
@@ -41,13 +42,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
-
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".onnx")
-
 
 @dataclass(eq=False)
 class Resident:
@@ -296,9 +293,9 @@ class KeyedCache:
         return [e.key for e in evicted if e.owner is self]
 
     def load(self, key: Hashable, build: Callable[[], Any], *, label: str, device: str,
-             estimate: int, measure: Callable[[Any], int]) -> Any:
-        """The cached model for `key`, else `build()` it after making room for `estimate`
-        bytes; `measure(model)` gives its real size."""
+             measure: Callable[[Any], int]) -> Any:
+        """The cached model for `key`, else `build()` it; `measure(model)` gives its size.
+        `build` calls `make_room` once it knows the size, before the model goes to the device."""
         found = self.get(key)
         if found is not None:
             return found
@@ -308,14 +305,13 @@ class KeyedCache:
                 return found
             if self.one_at_a_time:  # free the previous model before loading the next
                 self.registry.retire(self._entries())
-            self.make_room(estimate, device)
             value = build()
             self.add(key, value, label=label, device=device, nbytes=measure(value))
             return value
 
-    def make_room(self, estimate: int, device: Any) -> None:
-        """Before loading about `estimate` bytes: evict idle models (of any kind) past the budget."""
-        self.registry.make_room(estimate, self.budget_for(str(device)))
+    def make_room(self, nbytes: int, device: Any) -> None:
+        """Before `nbytes` more go on the device: evict idle models (of any kind) past the budget."""
+        self.registry.make_room(nbytes, self.budget_for(str(device)))
 
     def drop(self, predicate: Callable[[Hashable], bool]) -> None:
         """Forget the models whose keys match (files changed or went): never handed out
@@ -349,24 +345,15 @@ class KeyedCache:
 
 
 # -- sizes and the budget ----------------------------------------------------------------
-def module_bytes(*modules: Any) -> int:
-    """Bytes of torch modules' parameters and buffers."""
+def module_bytes(*modules: Any, dtype: Any = None) -> int:
+    """Bytes of torch modules' parameters and buffers; with `dtype`, as if their floating
+    point tensors were cast to it (what they will take once moved at that precision)."""
     total = 0
     for module in modules:
-        total += sum(p.numel() * p.element_size() for p in module.parameters())
-        total += sum(b.numel() * b.element_size() for b in module.buffers())
+        for t in [*module.parameters(), *module.buffers()]:
+            size = dtype.itemsize if dtype is not None and t.is_floating_point() else t.element_size()
+            total += t.numel() * size
     return total
-
-
-def weight_file_bytes(path: Path) -> int:
-    """Size of a weight file, or of a folder's weight files: a rough guess of what
-    loading it takes, to make room before the load."""
-    if path.is_file():
-        return path.stat().st_size
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*")
-                   if p.suffix.lower() in WEIGHT_SUFFIXES and p.is_file())
-    return 0
 
 
 def configured_budget(device: str) -> int:

@@ -443,8 +443,10 @@ def load_model(
     device: Any,
     expect_architecture: str | None = None,
     allow_half: bool = True,
+    make_room: Callable[[int], None] | None = None,
 ) -> LoadedModel:
-    """Build a LoadedModel from a state-dict reader (called again for an fp32 reload)."""
+    """Build a LoadedModel from a state-dict reader (called again for an fp32 reload).
+    `make_room(nbytes)` is told the model's size on the device before it moves there."""
     import torch
 
     def build(dtype: Any | None) -> Any:
@@ -455,6 +457,8 @@ def load_model(
                 f"not the {expect_architecture} the registry lists",
                 model=model_id)
         chosen = dtype or (choose_dtype(descriptor, device) if allow_half else torch.float32)
+        if make_room is not None:
+            make_room(module_bytes(descriptor.model, dtype=chosen))
         descriptor.eval()
         descriptor.to(device, chosen)
         if uses_channels_last(descriptor):
