@@ -279,17 +279,17 @@ class KeyedCache:
     def add(self, key: Hashable, value: Any, *, label: str, device: Any,
             nbytes: int) -> list[Hashable]:
         """Register a loaded model; returns this cache's keys evicted to make room."""
-        entry = Resident(key, self.kind, label, str(device), int(nbytes), evict=lambda: None,
-                         owner=self)
-        entry.evict = lambda: self._forget(key, entry)
+        # (The callback reads `entry` when it runs, by which time it is bound.)
+        entry = Resident(key, self.kind, label, str(device), int(nbytes),
+                         evict=lambda: self._forget(key, entry), owner=self)
         with self._items_lock:
             replaced = self._items.get(key)
-            self._items[key] = (entry, value)
-        stale = [replaced[0]] if replaced else []
-        if self.one_at_a_time:
-            stale += [e for e in self._entries() if e is not entry]
-        self.registry.retire(stale)
+            stale = [e for e, _ in self._items.values()] if self.one_at_a_time else []
+        self.registry.retire(stale + ([replaced[0]] if replaced else []))
+        # Registered before the cache hands it out, so a concurrent get() finds it known.
         evicted = self.registry.admit(entry, self.budget_for(str(device)))
+        with self._items_lock:
+            self._items[key] = (entry, value)
         return [e.key for e in evicted if e.owner is self]
 
     def load(self, key: Hashable, build: Callable[[], Any], *, label: str, device: str,
