@@ -6,6 +6,9 @@ The per-pixel costs are deliberate over-estimates of peak activation memory
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 from bridge.device import pick_device, system_memory
 
 # Share of the free memory a single job may plan to use.
@@ -39,11 +42,18 @@ def pixel_cap(device: str, bytes_per_pixel: int, budget_mb: int = 0) -> int | No
     return max(_FLOOR, free // max(1, bytes_per_pixel))
 
 
-def configured_device() -> str:
-    """The device the settings ask for (RB_DEVICE / config; 'auto': cuda > mps > cpu)."""
-    from bridge.config import load_settings
+def configured_device(ctx: Any = None) -> str:
+    """The device the settings ask for ('auto': cuda > mps > cpu): those of the job's model
+    manager (the server's own, `serve --device` included), else RB_DEVICE / config."""
+    settings = None
+    if ctx is not None:
+        with contextlib.suppress(ImportError):  # a build without the model manager
+            settings = getattr(ctx.models, "settings", None)
+    if settings is None:
+        from bridge.config import load_settings
 
-    return pick_device(load_settings().device)
+        settings = load_settings()
+    return pick_device(settings.device)
 
 
 def release(device: str) -> None:

@@ -57,7 +57,7 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
     selection = require_selection(mask, "fill")
     src = source.resolve(ctx, params["model"])
     loras = _lora_specs(params["loras"], ctx)
-    device = memory.configured_device()
+    device = memory.configured_device(ctx)
     ctx.progress(0.0, "loading the model")
     loaded = loader.load_pipeline(src, device)
 

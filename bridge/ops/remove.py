@@ -58,7 +58,7 @@ def _lama(model: str, ctx: OpContext) -> tuple[Any, str]:
     from bridge.inpaint import engines, memory, sources
 
     if sources.looks_like_path(model):
-        device = memory.configured_device()
+        device = memory.configured_device(ctx)
         return engines.cached_lama(lama_file(model), model, device), device
     manager = sources.manager_of(ctx, model)
     entry = manager.entry(model)

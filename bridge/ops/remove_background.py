@@ -50,7 +50,7 @@ def _model(params: dict[str, Any], ctx: OpContext) -> tuple[Any, str]:
     from bridge.inpaint import matte, memory
 
     path, kind = _model_file(params, ctx)
-    return matte.session_for(kind, path, memory.configured_device()), kind
+    return matte.session_for(kind, path, memory.configured_device(ctx)), kind
 
 
 def raise_params(message: str) -> None:

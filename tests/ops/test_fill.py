@@ -254,6 +254,10 @@ def test_out_of_memory_in_the_model_retries_once_with_the_savers_on(
         return real_call(pipe, *args, **kwargs)
 
     monkeypatch.setattr(StableDiffusionInpaintPipeline, "__call__", short_of_memory_once)
+    from bridge.inpaint import memory
+
+    # Memory unknown: the first plan is the full 512x512 budget, whatever RAM is free now.
+    monkeypatch.setattr(memory, "pixel_cap", lambda device, per_pixel, budget_mb=0: None)
     pixels = photo_like(400, 500)
     selection = Mask.rectangle(Bounds(200, 150, 90, 80))
     ctx = OpContext()
@@ -274,3 +278,20 @@ def test_out_of_memory_in_the_model_retries_once_with_the_savers_on(
     with pytest.raises(torch.OutOfMemoryError):
         _fill(Image(pixels), selection, sd15, working_size=256)
     assert len(calls) == 2
+
+
+def test_the_device_is_the_job_managers_not_the_environments(
+        sd15: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve --device cpu` binds fill too: the server's settings reach it through the job's
+    model manager, whatever RB_DEVICE says (here a CUDA this machine may not have)."""
+    import torch
+
+    from bridge.config import load_settings
+    from bridge.models.manager import ModelManager
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA, where RB_DEVICE=cuda cannot be honoured")
+    monkeypatch.setenv("RB_DEVICE", "cuda")
+    ctx = OpContext(models=ModelManager(load_settings(device="cpu")))
+    result = _fill(Image(photo_like(200, 240)), Mask.rectangle(Bounds(60, 50, 60, 50)), sd15, ctx)
+    assert result.metadata["device"] == "cpu"
