@@ -67,7 +67,6 @@ def main() -> int:
     manager.load(ids[0])
     manager.load(ids[1])
     both = show("two spandrel models", registry)
-    model_bytes = registry.entries()[0].nbytes
     loader.load_pipeline(pipeline_source, device)
     with_pipeline = show("pipeline (evicts the first)", registry)
     after_pipeline = [e.label for e in registry.entries()]
@@ -85,9 +84,12 @@ def main() -> int:
     if after_reload != list(ids[::-1]):
         failures.append(f"{ids[0]} should have evicted the pipeline alone: {after_reload}")
     if cuda:
-        if with_pipeline > both - model_bytes + pipeline_bytes + SLACK:
+        # What one model really takes on the device: its tensors plus the allocator's
+        # rounding of each (about 1.3 MB more than its bytes for these two, on an H200).
+        model_alloc = (both - start) // 2
+        if with_pipeline > both - model_alloc + pipeline_bytes + SLACK:
             failures.append("the evicted model's memory was not freed")
-        if back > with_pipeline - pipeline_bytes + model_bytes + SLACK:
+        if back > with_pipeline - pipeline_bytes + model_alloc + SLACK:
             failures.append("the evicted pipeline's memory was not freed")
         if end - start > SLACK or allocated()[1] > 8 * MB:
             failures.append("memory left allocated or cached after unloading everything")
