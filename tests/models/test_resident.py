@@ -5,6 +5,7 @@ operation uses is never evicted. Tiny real models throughout."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,11 @@ class OpInThread:
         ctx = OpContext(progress=self._progress, models=models)
         self.thread = threading.Thread(target=self._run, args=(name, image, mask, params, ctx))
         self.thread.start()
-        assert self.holding.wait(60), f"the operation never loaded a {kind} model"
+        deadline = time.monotonic() + 60
+        while not self.holding.wait(0.05) and self.thread.is_alive():
+            assert time.monotonic() < deadline, f"the operation never loaded a {kind} model"
+        assert self.holding.is_set(), f"the operation ended without holding a {kind} model: " \
+                                      f"{self.error!r}"
 
     def _progress(self, fraction: float, message: str) -> None:
         if not self.holding.is_set() and any(e.kind == self.kind for e in self.registry.entries()):
