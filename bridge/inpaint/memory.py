@@ -46,7 +46,7 @@ def configured_device(ctx: Any = None) -> str:
     """The device the settings ask for ('auto': cuda > mps > cpu): those of the job's model
     manager (the server's own, `serve --device` included), else RB_DEVICE / config."""
     settings = None
-    if ctx is not None and getattr(ctx, "_models", None) is not None:
+    if ctx is not None and ctx.has_models:
         # Only a manager the job was given (the server's); never create the default one.
         with contextlib.suppress(ImportError):  # a build without the model manager
             settings = getattr(ctx.models, "settings", None)

@@ -98,6 +98,11 @@ class OpContext:
         self.warnings: list[str] = []
 
     @property
+    def has_models(self) -> bool:
+        """Whether the caller gave a model manager (or a factory of one)."""
+        return self._models is not None
+
+    @property
     def models(self) -> Any:
         """The model manager (created on first use so plain ops never import torch)."""
         if self._models is None:

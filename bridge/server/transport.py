@@ -83,13 +83,7 @@ async def _read_part(part: BodyPartReader, budget: BodyBudget, limit: int | None
 async def _read_raw_body(request: web.Request,
                          max_body: int) -> tuple[dict[str, str], dict[str, bytearray]]:
     """One image as the whole body; its layout and the job in X- headers."""
-    budget = BodyBudget(max_body, request)
-    if request.content_length is not None and request.content_length > max_body:
-        budget.take(request.content_length)
-    buf = bytearray()
-    while chunk := await request.content.read(CHUNK):
-        await budget.hold(len(chunk))
-        buf += chunk
+    buf = await _read_whole(request, BodyBudget(max_body, request), max_body)
     h = request.headers
     texts = {"op": h.get("X-Op", ""), "params": h.get("X-Params", ""),
              "priority": h.get("X-Priority", "")}
@@ -186,14 +180,18 @@ def malformed(e: BaseException) -> InvalidInput:
 
 async def read_small_body(request: web.Request, limit: int = TEXT_LIMIT) -> bytes:
     """A small body (JSON settings) read whole, refused past `limit` as it streams."""
-    budget = BodyBudget(limit, request, "for a JSON body")
+    return bytes(await _read_whole(request, BodyBudget(limit, request, "for a JSON body"), limit))
+
+
+async def _read_whole(request: web.Request, budget: BodyBudget, limit: int) -> bytearray:
+    """The body in memory, refused from its declared length or as it streams past `limit`."""
     if request.content_length is not None and request.content_length > limit:
         budget.take(request.content_length)
     buf = bytearray()
     while chunk := await request.content.read(CHUNK):
         await budget.hold(len(chunk))
         buf += chunk
-    return bytes(buf)
+    return buf
 
 
 def text_of(name: str, data: bytes | bytearray) -> str:
