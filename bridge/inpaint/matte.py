@@ -67,9 +67,10 @@ def _providers(device: str) -> list[str]:
 def pinned_session(kind: str, model_file: Path, device: str = "cpu") -> Any:
     """A rembg session of `kind` that loads `model_file` and nothing else."""
     import onnxruntime as ort
-    from rembg.sessions import sessions_class
 
-    base = next((c for c in sessions_class if c.name() == kind), None)
+    from bridge.inpaint.rembg_sessions import session_classes
+
+    base = next((c for c in session_classes() if c.name() == kind), None)
     if base is None:
         raise InvalidParams(f"rembg has no session '{kind}'", param="model")
     path = str(model_file)

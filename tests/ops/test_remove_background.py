@@ -3,6 +3,8 @@ proof that no session can download anything."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -85,10 +87,13 @@ def test_every_session_family_runs_our_file_and_never_downloads(
 
 def test_control_rembg_left_alone_would_download(empty_rembg_home: list, no_network: list) -> None:
     """Why the pinning matters: a plain rembg session in the same place reaches for the network."""
-    from rembg import new_session
+    import onnxruntime as ort
 
+    from bridge.inpaint.rembg_sessions import session_classes
+
+    [plain_u2net] = [c for c in session_classes() if c.name() == "u2net"]
     with pytest.raises(OSError):
-        new_session("u2net")
+        plain_u2net("u2net", ort.SessionOptions())
     assert empty_rembg_home and "u2net.onnx" in str(empty_rembg_home[0])
 
 
@@ -164,3 +169,17 @@ def test_registry_model_through_the_manager(onnx_model: Path, no_network: list,
     assert result.metadata["model"] == "u2net" and result.metadata["session"] == "u2net"
     assert result.primary.mask[150, 200] > 240
     assert no_network == [] and empty_rembg_home == []
+
+
+def test_background_removal_never_imports_the_rest_of_rembg(onnx_model: Path) -> None:
+    """rembg's __init__ imports pymatting, whose numba kernels compile for over a minute
+    on first use after an install; only the session classes are ours to use."""
+    code = ("import sys, numpy as np\n"
+            "from bridge.imaging.image import Image\n"
+            "from bridge.ops.registry import run_operation\n"
+            "px = np.zeros((32, 32, 3), np.uint8)\n"
+            f"run_operation('remove-background', Image(px), None, {{'model': {str(onnx_model)!r}}})\n"
+            "print(sorted(m for m in ('rembg', 'pymatting', 'numba', 'skimage') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
