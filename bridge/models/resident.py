@@ -146,6 +146,17 @@ class ResidentModels:
         self._finish(evicted)
         return evicted
 
+    def resize(self, entry: Resident, nbytes: int) -> list[Resident]:
+        """A resident model now takes `nbytes` (an fp16 model reloaded in fp32): evict
+        idle others past the budget."""
+        with self._lock:
+            if self._entries.get(entry.id) is not entry:
+                return []
+            entry.nbytes = int(nbytes)
+            evicted = self._over_budget(0, keep=entry)
+        self._finish(evicted)
+        return evicted
+
     def release(self, entry: Resident) -> None:
         with self._lock:
             entry.uses -= 1
@@ -308,6 +319,13 @@ class KeyedCache:
             value = build()
             self.add(key, value, label=label, device=device, nbytes=measure(value))
             return value
+
+    def resize(self, key: Hashable, nbytes: int) -> None:
+        """The model under `key` now takes `nbytes` on its device."""
+        with self._items_lock:
+            found = self._items.get(key)
+        if found is not None:
+            self.registry.resize(found[0], nbytes)
 
     def make_room(self, nbytes: int, device: Any) -> None:
         """Before `nbytes` more go on the device: evict idle models (of any kind) past the budget."""

@@ -304,6 +304,8 @@ class LoadedModel:
     reload_fp32: Callable[[], Any] | None = None
     fell_back_to_fp32: bool = False
     warnings: list[str] = field(default_factory=list)
+    # Told the new size when the fp32 fallback doubles it (the cache re-measures it).
+    on_resize: Callable[[int], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -396,6 +398,8 @@ class LoadedModel:
         self.descriptor = self.reload_fp32()
         self.dtype = torch.float32
         self.fell_back_to_fp32 = True
+        if self.on_resize is not None:
+            self.on_resize(self.nbytes)
 
     def auto_tile(self, budget_bytes: int) -> int:
         """A core tile size whose forward fits in budget_bytes (rough, conservative)."""
@@ -493,6 +497,7 @@ class ModelCache(KeyedCache):
 
     def put(self, key: Any, model: LoadedModel) -> list[Any]:
         """Insert; returns this cache's keys evicted to make room."""
+        model.on_resize = lambda nbytes: self.resize(key, nbytes)
         return self.add(key, model, label=model_label(key), device=model.device,
                         nbytes=model.nbytes)
 

@@ -145,6 +145,30 @@ def test_non_finite_half_output_falls_back_to_fp32() -> None:
     assert "full precision" in model.warnings[0]
 
 
+def test_the_fp32_fallback_is_counted_at_its_new_size_in_the_budget() -> None:
+    """A model that falls back to fp32 takes twice its fp16 bytes: the registry counts
+    that, and idle models go to keep the budget."""
+    state = tm.flat(tm.compact())
+
+    def fresh():
+        return runtime.describe_state_dict(dict(state)).eval()
+
+    half = Wrapped(fresh().to(torch.float16), nan_in_half=True)
+    fp16_bytes = runtime.module_bytes(half.model)
+    registry = ResidentModels()
+    cache = runtime.ModelCache(budget_bytes=5 * fp16_bytes // 2, registry=registry)
+    cache.put("idle", runtime.LoadedModel("idle", fresh().to(torch.float16), torch.device("cpu"),
+                                          torch.float16))
+    model = runtime.LoadedModel("m", half, torch.device("cpu"), torch.float16, reload_fp32=fresh)
+    cache.put("m", model)
+    assert [e.nbytes for e in registry.entries()] == [fp16_bytes, fp16_bytes]
+
+    model(np.random.default_rng(0).random((12, 10, 3)).astype(np.float32))
+    assert model.fell_back_to_fp32
+    [entry] = registry.entries()  # 1 + 2 fp16 sizes are over 2.5: the idle one went
+    assert (entry.key, entry.nbytes) == ("m", 2 * fp16_bytes) and cache.loaded() == ["m"]
+
+
 def test_non_finite_fp32_output_is_an_error() -> None:
     d = runtime.describe_state_dict(tm.flat(tm.compact()))
     with torch.no_grad():
