@@ -38,7 +38,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import struct
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bridge.imaging import xmp as xmp_tags
@@ -156,14 +155,15 @@ def merge(standard: bytes, extension: bytes) -> bytes:
     moved = {(p.uri, p.local) for d in ext.descriptions for p in d.properties}
     edits = [(p.start, p.end, b"") for d in std.descriptions for p in d.properties
              if (p.uri, p.local) in moved or _is_note(p)]
-    added = b""
+    added = []
     for d in ext.descriptions:
         text = extension[d.start: d.end]
         # Declarations made outside the description (on rdf:RDF, x:xmpmeta) go with it.
         cut = 1 + len(d.qname.encode())
-        decls = xmp_rdf.declarations(d.scope, skip=d.own_prefixes)
-        added += b"\n" + text[:cut] + decls + text[cut:]
-    edits.append((std.rdf_end_tag, std.rdf_end_tag, added + b"\n"))
+        decls = xmp_rdf.declarations(d.scope, xmp_rdf.used_prefixes(text) - d.own_prefixes)
+        added += [b"\n", text[:cut], decls, text[cut:]]
+        _check_growth(sum(map(len, added)), len(extension))
+    edits.append((std.rdf_end_tag, std.rdf_end_tag, b"".join(added) + b"\n"))
     return xmp_rdf.edit(standard, edits)
 
 
@@ -220,21 +220,34 @@ def _extension(packet: bytes, rdf_prefix: str,
     xmlns_rdf = f"xmlns:{rdf_prefix}" if rdf_prefix else "xmlns"
     parts = [f'<x:xmpmeta xmlns:x="adobe:ns:meta/">\n <{rdf}RDF {xmlns_rdf}="{xmp_rdf.RDF_NS}">'
              .encode()]
-    for d in _unique(d for d, _ in moving):
-        props = sorted((p for dd, p in moving if dd is d), key=lambda p: p.start)
+    grouped: dict[int, tuple[xmp_rdf.Description, list[xmp_rdf.Property]]] = {}
+    for d, p in moving:
+        grouped.setdefault(id(d), (d, []))[1].append(p)
+    size = sum(map(len, parts))
+    for d, props in grouped.values():
+        props.sort(key=lambda p: p.start)
         about = d.about or f'{rdf}about=""'.encode()
         attrs = b"".join(packet[p.start: p.end] for p in props if p.attribute)
         elements = b"".join(packet[p.start: p.end] for p in props if not p.attribute)
-        scope = {k: v for k, v in d.scope.items() if not (k == rdf_prefix and v == xmp_rdf.RDF_NS)}
-        parts.append(b"\n  <" + f"{rdf}Description ".encode() + about
-                     + xmp_rdf.declarations(scope) + attrs + b">" + elements
-                     + f"\n  </{rdf}Description>".encode())
+        used = xmp_rdf.used_prefixes(attrs + elements)
+        if d.scope.get(rdf_prefix) == xmp_rdf.RDF_NS:
+            used.discard(rdf_prefix)  # declared on the wrapper's rdf:RDF
+        part = (b"\n  <" + f"{rdf}Description ".encode() + about
+                + xmp_rdf.declarations(d.scope, used) + attrs + b">" + elements
+                + f"\n  </{rdf}Description>".encode())
+        parts.append(part)
+        size += len(part)
+        _check_growth(size, len(packet))
     parts.append(f"\n </{rdf}RDF>\n</x:xmpmeta>".encode())
     return b"".join(parts)
 
 
-def _unique(items: Iterable[xmp_rdf.Description]) -> list[xmp_rdf.Description]:
-    return list({id(d): d for d in items}.values())
+def _check_growth(size: int, source: int) -> None:
+    """Namespaces declared once on rdf:RDF are repeated on each description that moves;
+    a hostile packet with a huge declaration and many descriptions would grow without
+    bound, a real one by a few hundred bytes."""
+    if size > 2 * source + 65536:
+        raise ValueError("its namespace declarations would more than double it")
 
 
 def _is_note(p: xmp_rdf.Property) -> bool:

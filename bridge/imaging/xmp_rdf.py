@@ -27,6 +27,7 @@ XML_NS = "http://www.w3.org/XML/1998/namespace"
 _ATTRIBUTE = re.compile(rb"""(\s+)([^\s=/>]+)\s*=\s*("[^"]*"|'[^']*')""")
 _TAG_CLOSE = re.compile(rb"\s*(/?)>")
 _WHITESPACE = b" \t\r\n"
+_PREFIX_USE = re.compile(rb"[<\s/]([A-Za-z_][\w.-]*):[A-Za-z_]")
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,12 @@ def _start_tag(packet: bytes, at: int, qname: str) -> tuple[list[tuple[str, int,
     return attrs, close.end() - len(close.group(1)) - 1, bool(close.group(1))
 
 
-def _resolve(qname: str, scope: dict[str, str]) -> tuple[str, str]:
+def _resolve(qname: str, scope: dict[str, str], attribute: bool = False) -> tuple[str, str]:
     prefix, _, local = qname.rpartition(":")
     if prefix == "xml":
         return XML_NS, local
+    if attribute and not prefix:  # an attribute without a prefix is in no namespace
+        return "", local
     return scope.get(prefix, ""), local
 
 
@@ -117,10 +120,12 @@ def outline(packet: bytes) -> Outline:
 
     def start(qname: str, attributes: list[str]) -> None:
         at = parser.CurrentByteIndex
-        scope = dict(stack[-1].scope) if stack else {}
+        scope = stack[-1].scope if stack else {}
         own = set()
         for name, value in zip(attributes[::2], attributes[1::2], strict=True):
             if name == "xmlns" or name.startswith("xmlns:"):
+                if not own:  # shared with the parent until it changes: no copy per element
+                    scope = dict(scope)
                 prefix = name[6:]
                 scope[prefix] = value
                 own.add(prefix)
@@ -136,7 +141,7 @@ def outline(packet: bytes) -> Outline:
             role = "description"
             d = Description(qname, at, tag_end, empty=empty, scope=scope, own_prefixes=own)
             for name, a, b in spans:
-                a_uri, a_local = _resolve(name, scope)
+                a_uri, a_local = _resolve(name, scope, attribute=True)
                 if name == "xmlns" or name.startswith("xmlns:") or a_uri in (RDF_NS, XML_NS):
                     if a_uri == RDF_NS and a_local == "about":
                         d.about = packet[a:b].lstrip(_WHITESPACE)
@@ -189,11 +194,18 @@ def edit(packet: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
     return b"".join(out)
 
 
-def declarations(scope: dict[str, str], skip: set[str] | frozenset[str] = frozenset()) -> bytes:
-    """`xmlns` attributes (each with a leading space) for every prefix in `scope` but `skip`."""
+def used_prefixes(text: bytes) -> set[str]:
+    """Every name prefix the text may use (element and attribute names; a few more at
+    worst, which only costs an unneeded declaration), and "" for the default namespace."""
+    return {m.decode() for m in _PREFIX_USE.findall(text)} | {""}
+
+
+def declarations(scope: dict[str, str], only: set[str]) -> bytes:
+    """`xmlns` attributes (each with a leading space) for the prefixes in `only` that
+    `scope` binds."""
     out = b""
     for prefix, uri in scope.items():
-        if prefix in skip:
+        if prefix not in only:
             continue
         name = f"xmlns:{prefix}" if prefix else "xmlns"
         out += f' {name}="{_escape(uri)}"'.encode()

@@ -132,6 +132,15 @@ def test_a_large_packet_that_is_not_xml_is_left_out_with_a_warning(caplog) -> No
     assert "cannot be split" in caplog.text
 
 
+def test_a_packet_whose_split_would_explode_is_left_out(caplog) -> None:
+    """One huge namespace on rdf:RDF used by many descriptions: each moved description
+    would repeat it, so the split is refused instead of writing megabytes."""
+    packet = _DECL_BOMB.replace(b'b:v="1"/>', b'b:v="' + b"v" * 400 + b'"/>')
+    with caplog.at_level(logging.WARNING):
+        out = codecs.decode(encoded(packet))
+    assert out.xmp is None and "more than double" in caplog.text
+
+
 # -- reading ---------------------------------------------------------------------------------
 def test_every_property_comes_back_as_one_packet() -> None:
     out = codecs.decode(encoded(BIG))
@@ -233,6 +242,9 @@ NAMING = standard_naming(EXT_GUID)
 _BAD_XML = EXTENSION.replace(b"</r:RDF>", b"</r:RFD>")
 _BOMB = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;">]>'
          b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>&b;</x:xmpmeta>")
+_LONG_NS = "urn:" + "n" * 20000  # declared once on rdf:RDF, used by 200 descriptions
+_DECL_BOMB = (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="{RDF}" xmlns:b="{_LONG_NS}">'
+              + '<rdf:Description rdf:about="" b:v="1"/>' * 200 + "</rdf:RDF></x:xmpmeta>").encode()
 HOSTILE = {
     "wrong md5": build(standard_naming("0" * 32), PIECES, guid="0" * 32),
     "gap": build(NAMING, PIECES[:2] + PIECES[3:]),
@@ -248,6 +260,8 @@ HOSTILE = {
                                  PIECES),
     "not xml": build(standard_naming(hashlib.md5(_BAD_XML).hexdigest().upper()),
                      chunks_of(_BAD_XML, 100), ext=_BAD_XML),
+    "declaration bomb": build(standard_naming(hashlib.md5(_DECL_BOMB).hexdigest().upper()),
+                              chunks_of(_DECL_BOMB, 65400), ext=_DECL_BOMB),
     "entity bomb": build(standard_naming(hashlib.md5(_BOMB).hexdigest().upper()),
                          chunks_of(_BOMB, 100), ext=_BOMB),
 }
@@ -257,6 +271,7 @@ REASON = {
     "overlap": "overlapping", "lengths disagree": "disagree on its length",
     "no standard packet": "no standard XMP packet", "named extension absent": "not in the file",
     "standard names none": "does not name", "not xml": "not well-formed", "entity bomb": "DTD",
+    "declaration bomb": "more than double",
 }
 
 
