@@ -155,14 +155,18 @@ def merge(standard: bytes, extension: bytes) -> bytes:
     moved = {(p.uri, p.local) for d in ext.descriptions for p in d.properties}
     edits = [(p.start, p.end, b"") for d in std.descriptions for p in d.properties
              if (p.uri, p.local) in moved or _is_note(p)]
-    added = []
+    added, size = [], 0
     for d in ext.descriptions:
         text = extension[d.start: d.end]
-        # Declarations made outside the description (on rdf:RDF, x:xmpmeta) go with it.
+        # Declarations made outside the description (on rdf:RDF, x:xmpmeta) go with it,
+        # unless the standard packet's rdf:RDF already binds the prefix the same way.
         cut = 1 + len(d.qname.encode())
-        decls = xmp_rdf.declarations(d.scope, xmp_rdf.used_prefixes(text) - d.own_prefixes)
+        needed = {k for k in xmp_rdf.used_prefixes(text) - d.own_prefixes
+                  if k in d.scope and std.rdf_scope.get(k) != d.scope[k]}
+        decls = xmp_rdf.declarations(d.scope, needed)
         added += [b"\n", text[:cut], decls, text[cut:]]
-        _check_growth(sum(map(len, added)), len(extension))
+        size += 1 + len(text) + len(decls)
+        _check_growth(size, len(extension))
     edits.append((std.rdf_end_tag, std.rdf_end_tag, b"".join(added) + b"\n"))
     return xmp_rdf.edit(standard, edits)
 
@@ -192,11 +196,18 @@ def _split(packet: bytes, limit: int) -> tuple[bytes, bytes, str] | None:
     # Camera Raw's settings first, as a group; then the largest, so the fewest move.
     candidates.sort(key=lambda dp: (dp[1].uri != CRS_NS, -dp[1].size))
     moving: list[tuple[xmp_rdf.Description, xmp_rdf.Property]] = []
+    left = {id(d): sum(not _is_note(p) for p in d.properties) for d in out.descriptions}
+    emptied: dict[int, int] = {}  # id -> where the whitespace before an emptied one starts
     for d, p in candidates:
         if size <= limit and (p.uri != CRS_NS or not moving or moving[-1][1].uri != CRS_NS):
             break
         moving.append((d, p))
         size -= p.size
+        left[id(d)] -= 1
+        if not left[id(d)] and d is not first:
+            # A description left with nothing goes too (older writers made one per namespace).
+            emptied[id(d)] = start = _whitespace_before(packet, d.start)
+            size -= d.end - start - sum(q.size for q in d.properties)
     if size > limit:
         log.warning("XMP packet of %d bytes leaves %d bytes in the standard packet after "
                     "moving every property; not written", len(packet), size)
@@ -204,7 +215,8 @@ def _split(packet: bytes, limit: int) -> tuple[bytes, bytes, str] | None:
     extension = _extension(packet, out.rdf_prefix, moving)
     guid = hashlib.md5(extension, usedforsecurity=False).hexdigest().upper()
     note = note_decl + f' {prefix}:HasExtendedXMP="{guid}"'.encode()
-    edits = [(p.start, p.end, b"") for _, p in stale + moving]
+    edits = [(p.start, p.end, b"") for d, p in stale + moving if id(d) not in emptied]
+    edits += [(start, d.end, b"") for d in out.descriptions if (start := emptied.get(id(d)))]
     edits.append((first.tag_end, first.tag_end, note))
     standard = xmp_tags.without_padding(xmp_rdf.edit(packet, edits))
     if len(standard) > limit:  # the sizes above are exact; this guards against a slip
@@ -240,6 +252,12 @@ def _extension(packet: bytes, rdf_prefix: str,
         _check_growth(size, len(packet))
     parts.append(f"\n </{rdf}RDF>\n</x:xmpmeta>".encode())
     return b"".join(parts)
+
+
+def _whitespace_before(packet: bytes, at: int) -> int:
+    while at > 0 and packet[at - 1] in b" \t\r\n":
+        at -= 1
+    return at
 
 
 def _check_growth(size: int, source: int) -> None:

@@ -65,6 +65,7 @@ class Description:
 @dataclass
 class Outline:
     rdf_prefix: str
+    rdf_scope: dict[str, str]  # the namespaces in scope inside rdf:RDF
     rdf_end_tag: int | None  # index of `</rdf:RDF`; None when rdf:RDF is an empty element
     descriptions: list[Description]
 
@@ -136,7 +137,7 @@ def outline(packet: bytes) -> Outline:
         nonlocal result
         if not done and uri == RDF_NS and local == "RDF" and result is None:
             role = "rdf"
-            result = Outline(qname.rpartition(":")[0], None, [])
+            result = Outline(qname.rpartition(":")[0], scope, None, [])
         elif parent == "rdf" and uri == RDF_NS and local == "Description" and result is not None:
             role = "description"
             d = Description(qname, at, tag_end, empty=empty, scope=scope, own_prefixes=own)

@@ -116,6 +116,20 @@ def test_several_descriptions_are_split_and_joined() -> None:
     assert properties(out) == properties(two)
 
 
+def test_many_small_descriptions_are_moved_whole() -> None:
+    """Older writers made one description per namespace; a description emptied by the
+    split leaves the standard packet too, or its start tags alone could overflow it."""
+    descs = "".join(f'\n  <rdf:Description rdf:about="" xmlns:n{i}="urn:n{i}">'
+                    f"<n{i}:v>{'v' * 300}</n{i}:v></rdf:Description>" for i in range(600))
+    packet = (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="{RDF}">'
+              f'<rdf:Description rdf:about="" xmlns:dc="{DC}" dc:format="image/jpeg"/>'
+              f"{descs}</rdf:RDF></x:xmpmeta>").encode()
+    standard, chunks = xmp_parts(encoded(packet))
+    assert len(standard) <= 65502 and chunks
+    assert len(ET.fromstring(standard).findall(f".//{{{RDF}}}Description")) < 600
+    assert properties(codecs.decode(encoded(packet)).xmp) == properties(packet)
+
+
 def test_a_packet_no_split_can_fit_is_left_out_with_a_warning(caplog) -> None:
     comment = b"<!-- " + b"x" * 70000 + b" -->"
     packet = BIG.replace(b"<x:xmpmeta", comment + b"<x:xmpmeta", 1)
