@@ -26,11 +26,15 @@ that does not is split as the spec suggests: whole top-level properties move to 
 extension, Camera Raw's settings (crs:) first, then the others largest first
 (photoshop:DocumentAncestors, xmpMM:History, ...) until the standard packet fits in
 STANDARD_MAX bytes with the xmpNote:HasExtendedXMP it gains; the small, common ones
-(title, rights, keywords, rating) therefore stay where every reader sees them.
+(title, rights, keywords, rating) therefore stay where every reader sees them. A
+description the split empties leaves the standard packet too; the extension has no
+packet wrapper and is cut into chunks of CHUNK_MAX bytes by the JPEG writer.
 
 Read is hostile-input safe: chunks are checked (one declared length, no more than the
 file holds, offsets that tile it with no gap or overlap, the MD5), and any fault
-drops the extension with a warning, keeping the standard packet as it was.
+drops the extension with a warning, keeping the standard packet as it was. Namespace
+declarations copied onto moved descriptions are bounded (a hostile packet could
+otherwise repeat one huge declaration on thousands of descriptions).
 """
 
 from __future__ import annotations
