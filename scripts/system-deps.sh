@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages the tests use: a real browser, real Lua, an independent PSD reader, a display.
+# Debian packages the tests use: a real browser, real Lua, an independent PSD reader, a display,
+# and exiftool as an independent reader of the metadata we write (JPEG Extended XMP).
 # Installs what is missing when run as root; otherwise says what to install.
 set -euo pipefail
 need=()
@@ -9,6 +10,7 @@ check lua5.1 lua5.1
 check busted lua-busted
 check luacheck lua-check
 check identify imagemagick
+check exiftool libimage-exiftool-perl
 check Xvfb xvfb
 check trayer trayer
 lua5.1 -e 'require("socket.http")' >/dev/null 2>&1 || need+=(lua-socket)

@@ -17,9 +17,10 @@ Metadata each format holds: PNG, TIFF and JPEG all of ICC, EXIF, XMP, IPTC and
 Photoshop's resources (PNG the last two as ImageMagick's raw profiles); WebP ICC,
 EXIF and XMP. All four keep the resolution: PNG in pHYs, TIFF in its resolution
 tags, JPEG in JFIF, WebP in the EXIF, with the EXIF's own resolution tags and
-Photoshop's ResolutionInfo set to match. JPEG's segments cap EXIF and XMP at
-64 KB (a larger XMP packet first loses its padding, then is left out with a
-warning; extended XMP is not read or written).
+Photoshop's ResolutionInfo set to match. JPEG's segments cap EXIF at 64 KB (a
+larger EXIF is left out with a warning); XMP over 64 KB is read and written as
+Extended XMP (jpeg_xmp.py: the decoded Image holds one merged packet, which the
+JPEG writer splits again, so every format gets the whole packet).
 Every failure on bad input is a BridgeError (InvalidInput 400, TooLarge 413,
 UnsupportedFormat 415), never a crash or a hang.
 """

@@ -29,7 +29,8 @@ class Image:
     `icc` and `exif` are carried byte for byte; EXIF orientation has already been
     applied to the pixels and reset to 1 by the decoder, so nothing rotates twice.
     `xmp` is the XMP packet as stored (only a tiff:Orientation is set to 1 when the
-    decoder turned the pixels); `iptc` the IPTC-IIM datasets (0x1C records);
+    decoder turned the pixels; a JPEG's Extended XMP is merged into its packet, so
+    this is always the whole XMP tree); `iptc` the IPTC-IIM datasets (0x1C records);
     `photoshop_resources` the Photoshop image resource blocks ("8BIM") other than
     IPTC and those that describe pixels, kept opaque. All three pass between
     formats unchanged wherever the format can hold them.

@@ -4,7 +4,9 @@ Markers are read here: the frame header for the size, APP0 for the JFIF density
 (the resolution; resolution.py has the EXIF and Photoshop fallbacks), APP1 for
 EXIF and XMP, APP2 for the ICC profile (which may be split over several segments), APP13 for
 Photoshop's resources with the IPTC record among them (also possibly split).
-Extended XMP (the extra APP1 segments of packets over 64 KB) is not read. CMYK
+XMP over one segment's 64 KB is Extended XMP, read and written by jpeg_xmp.py:
+the decoded Image carries the standard and extended parts merged into one packet,
+and the writer splits a packet that does not fit the same way Adobe's writers do. CMYK
 and YCCK JPEGs are refused: turning them into RGB needs a colour conversion this
 lossless core does not do silently.
 """
@@ -22,7 +24,7 @@ from PIL import Image as PILImage
 
 from bridge.errors import InvalidInput, InvalidParams, UnsupportedFormat
 from bridge.imaging import exif as exif_tags
-from bridge.imaging import irb, resolution
+from bridge.imaging import irb, jpeg_xmp, resolution
 from bridge.imaging import xmp as xmp_tags
 from bridge.imaging.codec_util import as_hwc, oriented_image, swap_red_blue_in_place
 from bridge.imaging.depth import to_uint8
@@ -52,6 +54,7 @@ class JpegInfo:
     icc_parts: dict[int, bytes] = field(default_factory=dict)
     icc_count: int = 0
     xmp: bytes | None = None
+    xmp_chunks: list[jpeg_xmp.Chunk] = field(default_factory=list)  # Extended XMP
     photoshop_parts: list[bytes] = field(default_factory=list)
     jfif_density: tuple[int, int, int] | None = None  # units (0 aspect, 1 inch, 2 cm), x, y
 
@@ -104,6 +107,10 @@ def read_markers(data: bytes | memoryview) -> JpegInfo:
             info.icc_count = count
         elif marker == 0xE1 and info.xmp is None and bytes(body[:29]) == _XMP_TAG:
             info.xmp = bytes(body[29:])
+        elif marker == 0xE1 and bytes(body[:35]) == jpeg_xmp.EXTENSION_TAG:
+            chunk = jpeg_xmp.parse_chunk(body, pos + 4)
+            if chunk:
+                info.xmp_chunks.append(chunk)
         elif marker == 0xED and bytes(body[:14]) == _PHOTOSHOP_TAG:
             info.photoshop_parts.append(bytes(body[14:]))
         pos += 2 + length
@@ -134,7 +141,8 @@ def decode(data: bytes | memoryview, head: Header) -> Image:
     jfif = resolution.from_jfif(*info.jfif_density) if info.jfif_density else None
     ppi = resolution.choose(jfif, resolution.from_exif(info.exif),
                             resolution.from_resources(info.photoshop))
-    return oriented_image(pixels, info.icc, info.exif, "jpeg", xmp=info.xmp, iptc=iptc,
+    xmp = jpeg_xmp.read(info.xmp, info.xmp_chunks, data)
+    return oriented_image(pixels, info.icc, info.exif, "jpeg", xmp=xmp, iptc=iptc,
                           photoshop_resources=resources, resolution=ppi)
 
 
@@ -170,17 +178,33 @@ def _metadata_segments(image: Image) -> bytes:
     """The XMP APP1 and Photoshop APP13 segments, as raw marker bytes for Pillow to write."""
     out = b""
     if image.xmp:
-        packet = image.xmp if len(image.xmp) <= _XMP_MAX else xmp_tags.without_padding(image.xmp)
-        if len(packet) <= _XMP_MAX:
-            out += _segment(0xE1, _XMP_TAG + packet)
-        else:
-            log.warning("XMP of %d bytes does not fit in a JPEG segment (extended XMP is not "
-                        "written); not written", len(packet))
+        out += _xmp_segments(image.xmp)
     others = resolution.synced_resources(image.photoshop_resources, image.resolution)
     resources = irb.join(others, image.iptc)
     if resources:
         for piece in _split_at_resources(resources, _PHOTOSHOP_CHUNK):
             out += _segment(0xED, _PHOTOSHOP_TAG + piece)
+    return out
+
+
+def _xmp_segments(packet: bytes) -> bytes:
+    """The XMP as one APP1 segment, losing its padding if it must; a packet still too
+    large as a standard packet plus Extended XMP segments (see jpeg_xmp)."""
+    if len(packet) > _XMP_MAX:
+        packet = xmp_tags.without_padding(packet)
+    if len(packet) <= _XMP_MAX:
+        return _segment(0xE1, _XMP_TAG + packet)
+    parts = jpeg_xmp.split(packet)
+    if parts is None:
+        log.warning("XMP of %d bytes does not fit in a JPEG segment and cannot be split into "
+                    "Extended XMP; not written", len(packet))
+        return b""
+    standard, extension, guid = parts
+    out = _segment(0xE1, _XMP_TAG + standard)
+    for offset in range(0, len(extension), jpeg_xmp.CHUNK_MAX):
+        chunk = extension[offset: offset + jpeg_xmp.CHUNK_MAX]
+        out += _segment(0xE1, jpeg_xmp.EXTENSION_TAG + guid.encode("ascii")
+                        + struct.pack(">II", len(extension), offset) + chunk)
     return out
 
 

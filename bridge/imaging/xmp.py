@@ -4,7 +4,8 @@ A packet passes through the bridge as it was stored, with two exceptions:
 - the decoder turned the pixels upright, so a tiff:Orientation becomes 1 (a
   viewer that reads XMP must not turn them a second time);
 - a JPEG segment holds at most 65504 bytes of XMP, so a larger packet first
-  loses its padding (whitespace kept for in-place editing) before it is given up.
+  loses its padding (whitespace kept for in-place editing) before it is split
+  into Extended XMP (jpeg_xmp.py, which also merges one on read).
 Nothing is parsed as XML: an edit replaces only the bytes it must, and the
 packet keeps its length by taking the difference from its padding.
 """
