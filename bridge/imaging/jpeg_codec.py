@@ -6,9 +6,9 @@ EXIF and XMP, APP2 for the ICC profile (which may be split over several segments
 Photoshop's resources with the IPTC record among them (also possibly split).
 XMP over one segment's 64 KB is Extended XMP, read and written by jpeg_xmp.py:
 the decoded Image carries the standard and extended parts merged into one packet,
-and the writer splits a packet that does not fit the same way Adobe's writers do. CMYK
-and YCCK JPEGs are refused: turning them into RGB needs a colour conversion this
-lossless core does not do silently.
+and the writer splits a packet that does not fit, moving Camera Raw settings and then the
+largest properties to the extension. CMYK and YCCK JPEGs are refused: turning them into
+RGB needs a colour conversion this lossless core does not do silently.
 """
 
 from __future__ import annotations
