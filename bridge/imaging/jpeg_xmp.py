@@ -12,7 +12,8 @@ How `Image` carries it: as one packet. On read the extension's rdf:Description
 elements are added to the standard packet's rdf:RDF (RDF lets several descriptions of
 one resource stand side by side; XMP readers join them), xmpNote:HasExtendedXMP is
 removed, and a top-level property present in both parts is kept from the extension
-(as Adobe's toolkit merges them). So `Image.xmp` is the whole tree everywhere: PNG,
+(the extension is what its writer set aside, so it is taken as the later word). So
+`Image.xmp` is the whole tree everywhere: PNG,
 TIFF, WebP and PSD, which have no such limit, write it whole; tiff:Orientation is
 reset by the usual byte edit wherever it was; and only the JPEG writer ever splits.
 The other shapes were worse: carrying the extension beside the packet would make
@@ -54,7 +55,7 @@ EXTENSION_HEADER = len(EXTENSION_TAG) + 32 + 8  # tag, GUID, full length, offset
 NOTE_NS = "http://ns.adobe.com/xmp/note/"
 CRS_NS = "http://ns.adobe.com/camera-raw-settings/1.0/"
 STANDARD_MAX = 65502  # the spec's limit for the standard packet
-CHUNK_MAX = 65400  # the chunk size Adobe's writers use (a segment could take 65458)
+CHUNK_MAX = 65400  # the chunk size writers commonly use (a segment could take 65458)
 
 
 @dataclass(frozen=True)
