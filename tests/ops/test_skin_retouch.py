@@ -167,6 +167,49 @@ def test_heal_texture_also_fades_the_spots_in_the_high_band(yunet):
     assert np.abs(low + 2.0 * (high - 0.5) - ret)[inside].max() <= 2.5 / 255
 
 
+def brow_points(face: dict) -> list[np.ndarray]:
+    """Above each eye by a third of the eye distance, square to the eye line: the brows."""
+    marks = face["landmarks"]
+    right, left = np.array(marks["right_eye"]), np.array(marks["left_eye"])
+    iod = float(np.linalg.norm(left - right))
+    ex = (left - right) / iod
+    up = np.array([ex[1], -ex[0]])
+    return [eye + up * 0.32 * iod for eye in (right, left)]
+
+
+def test_split_radius_follows_the_face_size(yunet):
+    """On the 512 px astronaut the 90 px face clamps the radius to 1 px, so the sizes
+    start at a 1.5x copy (a 135 px face) and compare it with a copy 4x that size."""
+    src = data.astronaut()
+    results = []
+    for side in (768, 3072):
+        copy = cv2.resize(src, (side, side), interpolation=cv2.INTER_CUBIC)
+        results.append(retouch(copy, yunet))
+    small, large = results
+    r_small = small.metadata["per_face"][0]["radius"]
+    r_large = large.metadata["per_face"][0]["radius"]
+    assert r_small > 1.0  # not clamped
+    assert 3.7 < r_large / r_small < 4.3, (r_small, r_large)
+    w_large = large.metadata["faces"][0]["box"][2]
+    assert 3.7 < w_large / small.metadata["faces"][0]["box"][2] < 4.3
+    # The mask scales with the face: the same share of the region is skin, the brows
+    # are out and the cheeks in at both sizes.
+    for result in results:
+        m, b = result.primary.mask, result.primary.bounds
+        face = result.metadata["faces"][0]
+
+        def cov(p, m=m, b=b):
+            return int(m[round(p[1]) - b.y, round(p[0]) - b.x])
+
+        # Out of the mask; the feather leaves at most a trace (1/255 seen at 768 px).
+        assert max(cov(p) for p in brow_points(face)) <= 2
+        marks = face["landmarks"]
+        for eye, mouth in (("right_eye", "mouth_right"), ("left_eye", "mouth_left")):
+            assert cov(np.add(marks[eye], marks[mouth]) / 2) > 200
+    assert abs(small.metadata["per_face"][0]["skin_share"]
+               - large.metadata["per_face"][0]["skin_share"]) < 0.02
+
+
 def test_tone_smoothing_keeps_the_texture(yunet):
     src = data.astronaut()
     result = retouch(src, yunet, strength=1.0, blemishes=False)
