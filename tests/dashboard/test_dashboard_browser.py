@@ -145,6 +145,48 @@ def test_settings_form_saves_and_says_what_needs_a_restart(bridge_server):
                   headers={"Content-Type": "application/json"})
 
 
+def test_reports_tab_links_to_a_batch_qa_report(bridge_server, tmp_path):
+    from bridge.imaging.image import Image
+    from bridge.qa.metrics import measure
+    from bridge.qa.report import build, write_report
+
+    b = bridge_server
+    records = [{"input": f"{name}.png", "output": f"{name}.jpg", "status": "done",
+                "metrics": measure(Image(gradient(64 + i, 48)))}
+               for i, name in enumerate(("front", "back"))]
+    written = write_report(build(records, {"recipe_name": "shop white"}), tmp_path, tmp_path,
+                           b.home / "cache")
+    html_name, json_name = Path(written["cache_html"]).name, Path(written["cache_json"]).name
+
+    async def scenario() -> None:
+        async with chromium_page(1280, 800) as page:
+            await open_dashboard(page, b)
+            await page.click("#tab-reports")
+            await page.wait_for("!document.querySelector('#page-reports').hidden")
+            links = await page.wait_for(
+                "document.querySelectorAll('#reports li a').length === 2 && "
+                "[...document.querySelectorAll('#reports li a')]"
+                ".map(a => [a.textContent, a.href, a.target])", timeout=5)
+            assert sorted(text for text, _, _ in links) == sorted([html_name, json_name])
+            for text, href, target in links:
+                assert href == f"{b.url}/v1/reports/{text}" and target == "_blank"
+            assert await page.eval("document.querySelector('#reports-count').textContent") == "2"
+            assert await page.eval("document.querySelector('#reports-empty').hidden")
+            await page.screenshot(ARTIFACTS / "reports.png")
+            # The link serves the report to this browser (the dashboard's session, no token
+            # in the address): the HTML page a person would open.
+            href = next(h for text, h, _ in links if text == html_name)
+            await page.goto(href)
+            await page.wait_for("document.readyState === 'complete'")
+            assert await page.eval("document.title") == "QA: shop white"
+            assert await page.eval("document.querySelectorAll('tbody tr').length") == 2
+            served = await page.eval(f"fetch({json.dumps(f'/v1/reports/{json_name}')})"
+                                     ".then(r => r.json()).then(j => j.counts.total)")
+            assert served == 2
+
+    asyncio.run(scenario())
+
+
 def test_screenshot_paths_are_under_test_artifacts():
     # The artefacts folder is ignored by git: screenshots never end up in a commit.
     ignored = (ROOT / ".gitignore").read_text().split()
