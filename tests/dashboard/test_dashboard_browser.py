@@ -145,6 +145,43 @@ def test_settings_form_saves_and_says_what_needs_a_restart(bridge_server):
                   headers={"Content-Type": "application/json"})
 
 
+def test_a_port_away_from_7847_warns_that_the_panel_cannot_follow(bridge_server):
+    b = bridge_server
+    warnings = "document.querySelector('#settings-warnings')"
+
+    async def save_port(page: Page, port: int) -> None:
+        await page.eval("(() => { const i = document.querySelector('#set-port');"
+                        f" i.value = '{port}'; i.dispatchEvent(new Event('input')); }})()")
+        await page.click("#settings-save")
+        await page.wait_for("document.querySelector('#settings-msg').className.includes('ok')",
+                            timeout=5)
+
+    async def scenario() -> None:
+        async with chromium_page(1280, 800) as page:
+            await open_dashboard(page, b)
+            await page.click("#tab-settings")
+            await page.wait_for(f"document.querySelector('#set-port').value === '{b.port}'")
+            await save_port(page, 7847)
+            await page.wait_for(f"{warnings}.hidden", timeout=5)
+            await save_port(page, 9123)
+            text = await page.wait_for(f"!{warnings}.hidden && {warnings}.textContent",
+                                       timeout=5)
+            assert "Photoshop panel only connects on port 7847" in text
+            assert "Lightroom" in text and "http://127.0.0.1:9123" in text
+            assert await page.eval(f"{warnings}.getBoundingClientRect().height") > 0
+            await page.screenshot(ARTIFACTS / "settings-port-warning.png")
+            # The warning is there on a fresh load too, not only after saving.
+            await open_dashboard(page, b)
+            await page.click("#tab-settings")
+            await page.wait_for(f"!{warnings}.hidden", timeout=5)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        b.request("PUT", "/v1/settings", json.dumps({"port": b.port}).encode(),
+                  headers={"Content-Type": "application/json"})
+
+
 def test_reports_tab_links_to_a_batch_qa_report(bridge_server, tmp_path):
     from bridge.imaging.image import Image
     from bridge.qa.metrics import measure
