@@ -266,6 +266,8 @@ def _settings_body(st: ServerState, dash: Dashboard) -> dict[str, Any]:
         "saved": saved,
         "pending_restart": [k for k in settings_file.EDITABLE if saved[k] != running[k]],
         "help": settings_file.HELP,
+        # The port the next start uses (the running one unless another is saved).
+        "warnings": settings_file.port_warnings(saved["port"]),
     }
 
 

@@ -16,6 +16,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from bridge import DEFAULT_PORT
 from bridge.config import Settings
 from bridge.errors import InvalidParams
 from bridge.paths import user_path
@@ -23,7 +24,8 @@ from bridge.private_dirs import make_dir
 
 EDITABLE = ("port", "models_dir", "memory_budget_mb", "default_models")
 HELP = {
-    "port": "TCP port on 127.0.0.1 the bridge listens on; plugins must use the same one",
+    "port": f"TCP port on 127.0.0.1 the bridge listens on; the Photoshop panel only connects "
+            f"on {DEFAULT_PORT}, the Lightroom plugin's bridge URL must name the same port",
     "models_dir": "folder holding model weights",
     "memory_budget_mb": "memory the model cache may hold, in MB (0: automatic)",
     "default_models": "model used per task when a request names none",
@@ -63,6 +65,21 @@ def saved_values(settings: Settings, data: dict[str, Any]) -> dict[str, Any]:
         "memory_budget_mb": int(data.get("memory_budget_mb", now["memory_budget_mb"])),
         "default_models": {str(k): str(v) for k, v in (data.get("default_models") or {}).items()},
     }
+
+
+def port_warnings(port: int) -> list[str]:
+    """What breaks when the bridge leaves the default port.
+
+    The panel's UXP manifest lists the hosts it may reach, and Photoshop enforces the
+    list: it names 127.0.0.1:{DEFAULT_PORT} and localhost:{DEFAULT_PORT} only, so a
+    panel cannot follow the bridge to another port. The Lightroom plugin can, but
+    only once its URL is changed by hand.
+    """
+    if port == DEFAULT_PORT:
+        return []
+    return [f"The Photoshop panel only connects on port {DEFAULT_PORT}: with port {port} it "
+            f"cannot reach the bridge. Change the Lightroom plugin's bridge URL to "
+            f"http://127.0.0.1:{port} too."]
 
 
 def validate(changes: Any, tasks: tuple[str, ...] | None,

@@ -140,6 +140,22 @@ def _flatten(source: Image, result: OpResult) -> Image:
     return source.with_pixels(pixels)
 
 
+def _output_hint(result: OpResult) -> tuple[str | None, int]:
+    """The format and quality a result asks to be written in when the client does not say.
+
+    A recipe's [output] or standardize's `format`/`quality` land in metadata["output"];
+    they are defaults only: `?format=` and `?quality=` win, and choose_format still
+    falls back from JPEG/WebP where the pixels need it (alpha, 16-bit)."""
+    hint = result.metadata.get("output")
+    if not isinstance(hint, dict):
+        return None, 95
+    fmt = hint.get("format")
+    quality = hint.get("quality")
+    fmt = fmt if isinstance(fmt, str) and fmt in transport.OUTPUT_FORMATS else None
+    quality = quality if isinstance(quality, int) and 1 <= quality <= 100 else 95
+    return fmt, quality
+
+
 async def _send_layer(request: web.Request, job_id: str, layer_name: str | None,
                       want_mask: bool) -> web.StreamResponse:
     job = state(request).queue.get(job_id)
@@ -155,8 +171,9 @@ async def _send_layer(request: web.Request, job_id: str, layer_name: str | None,
         names = ", ".join(la.name for la in result.layers)
         raise NotFound(f"no layer '{layer_name}' in this result; layers: {names}")
     q = request.query
+    default_format, default_quality = _output_hint(result)
     try:
-        quality = int(q.get("quality", "95"))
+        quality = int(q.get("quality", str(default_quality)))
     except ValueError:
         raise InvalidParams("quality must be an integer from 1 to 100") from None
     if not 1 <= quality <= 100:
@@ -177,7 +194,8 @@ async def _send_layer(request: web.Request, job_id: str, layer_name: str | None,
         if q.get("depth"):
             loop = asyncio.get_running_loop()
             image = await loop.run_in_executor(None, transport.convert_depth, image, q["depth"])
-        fmt = transport.choose_format(q.get("format"), job.source_format, image)
+        fmt = transport.choose_format(q.get("format"), default_format or job.source_format,
+                                      image)
     headers = transport.pixel_headers(image, layer.bounds, result, job.id, layer.mask is not None)
     return await transport.pixels_response(request, image, fmt, quality, headers)
 

@@ -145,6 +145,85 @@ def test_settings_form_saves_and_says_what_needs_a_restart(bridge_server):
                   headers={"Content-Type": "application/json"})
 
 
+def test_a_port_away_from_7847_warns_that_the_panel_cannot_follow(bridge_server):
+    b = bridge_server
+    warnings = "document.querySelector('#settings-warnings')"
+
+    async def save_port(page: Page, port: int) -> None:
+        await page.eval("(() => { const i = document.querySelector('#set-port');"
+                        f" i.value = '{port}'; i.dispatchEvent(new Event('input')); }})()")
+        await page.click("#settings-save")
+        await page.wait_for("document.querySelector('#settings-msg').className.includes('ok')",
+                            timeout=5)
+
+    async def scenario() -> None:
+        async with chromium_page(1280, 800) as page:
+            await open_dashboard(page, b)
+            await page.click("#tab-settings")
+            await page.wait_for(f"document.querySelector('#set-port').value === '{b.port}'")
+            await save_port(page, 7847)
+            await page.wait_for(f"{warnings}.hidden", timeout=5)
+            await save_port(page, 9123)
+            text = await page.wait_for(f"!{warnings}.hidden && {warnings}.textContent",
+                                       timeout=5)
+            assert "Photoshop panel only connects on port 7847" in text
+            assert "Lightroom" in text and "http://127.0.0.1:9123" in text
+            assert await page.eval(f"{warnings}.getBoundingClientRect().height") > 0
+            await page.screenshot(ARTIFACTS / "settings-port-warning.png")
+            # The warning is there on a fresh load too, not only after saving.
+            await open_dashboard(page, b)
+            await page.click("#tab-settings")
+            await page.wait_for(f"!{warnings}.hidden", timeout=5)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        b.request("PUT", "/v1/settings", json.dumps({"port": b.port}).encode(),
+                  headers={"Content-Type": "application/json"})
+
+
+def test_reports_tab_links_to_a_batch_qa_report(bridge_server, tmp_path):
+    from bridge.imaging.image import Image
+    from bridge.qa.metrics import measure
+    from bridge.qa.report import build, write_report
+
+    b = bridge_server
+    records = [{"input": f"{name}.png", "output": f"{name}.jpg", "status": "done",
+                "metrics": measure(Image(gradient(64 + i, 48)))}
+               for i, name in enumerate(("front", "back"))]
+    written = write_report(build(records, {"recipe_name": "shop white"}), tmp_path, tmp_path,
+                           b.home / "cache")
+    html_name, json_name = Path(written["cache_html"]).name, Path(written["cache_json"]).name
+
+    async def scenario() -> None:
+        async with chromium_page(1280, 800) as page:
+            await open_dashboard(page, b)
+            await page.click("#tab-reports")
+            await page.wait_for("!document.querySelector('#page-reports').hidden")
+            links = await page.wait_for(
+                "document.querySelectorAll('#reports li a').length === 2 && "
+                "[...document.querySelectorAll('#reports li a')]"
+                ".map(a => [a.textContent, a.href, a.target])", timeout=5)
+            assert sorted(text for text, _, _ in links) == sorted([html_name, json_name])
+            for text, href, target in links:
+                assert href == f"{b.url}/v1/reports/{text}" and target == "_blank"
+            assert await page.eval("document.querySelector('#reports-count').textContent") == "2"
+            assert await page.eval("document.querySelector('#reports-empty').hidden")
+            await page.screenshot(ARTIFACTS / "reports.png")
+            # The link serves the report to this browser (the dashboard's session, no token
+            # in the address): the HTML page a person would open.
+            href = next(h for text, h, _ in links if text == html_name)
+            await page.goto(href)
+            await page.wait_for("document.readyState === 'complete'")
+            assert await page.eval("document.title") == "QA: shop white"
+            assert await page.eval("document.querySelectorAll('tbody tr').length") == 2
+            served = await page.eval(f"fetch({json.dumps(f'/v1/reports/{json_name}')})"
+                                     ".then(r => r.json()).then(j => j.counts.total)")
+            assert served == 2
+
+    asyncio.run(scenario())
+
+
 def test_screenshot_paths_are_under_test_artifacts():
     # The artefacts folder is ignored by git: screenshots never end up in a commit.
     ignored = (ROOT / ".gitignore").read_text().split()

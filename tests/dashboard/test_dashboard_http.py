@@ -156,6 +156,38 @@ def test_settings_are_saved_for_the_next_start(bridge_server, tmp_path, monkeypa
     assert r.json()["pending_restart"] == []
 
 
+def test_a_port_other_than_7847_warns_about_the_panel_and_lightroom(bridge_server):
+    def put(port: int) -> dict:
+        r = bridge_server.request("PUT", "/v1/settings", json.dumps({"port": port}).encode(),
+                                  headers={"Content-Type": "application/json"})
+        assert r.status == 200, r.body
+        return r.json()
+
+    try:
+        assert put(7847)["warnings"] == []
+        assert bridge_server.get("/v1/settings").json()["warnings"] == []
+        body = put(9123)
+        [warning] = body["warnings"]
+        assert "Photoshop panel only connects on port 7847" in warning
+        assert "Lightroom" in warning and "http://127.0.0.1:9123" in warning
+        assert bridge_server.get("/v1/settings").json()["warnings"] == body["warnings"]
+        assert "7847" in body["help"]["port"]
+    finally:
+        put(bridge_server.port)
+
+
+def test_the_panel_manifest_allows_only_the_default_port():
+    # The warning above rests on this: if the manifest ever allows more, revisit it.
+    import re
+
+    from bridge import DEFAULT_PORT
+    from tests.support.server import ROOT
+
+    manifest = json.loads((ROOT / "uxp-panel" / "manifest.json").read_text())
+    ports = set(re.findall(r"127\.0\.0\.1:(\d+)|localhost:(\d+)", json.dumps(manifest)))
+    assert {p for pair in ports for p in pair if p} == {str(DEFAULT_PORT)}
+
+
 @pytest.mark.parametrize("change, param", [
     ({"port": 80}, "port"),
     ({"port": "7847"}, "port"),

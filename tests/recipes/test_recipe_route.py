@@ -107,3 +107,47 @@ def test_a_failing_step_fails_the_job_with_its_name(bridge_server):
     status = bridge_server.wait(reply.json()["id"])
     assert status["state"] == "failed"
     assert status["error"]["message"].startswith("step 1 (standardize): no subject")
+
+
+def _finished(bridge, recipe: str, image: bytes) -> str:
+    reply = run(bridge, recipe, image)
+    assert reply.status == 202, reply.body
+    status = bridge.wait(reply.json()["id"])
+    assert status["state"] == "done", status
+    return status["id"]
+
+
+def test_the_recipe_output_settings_are_the_results_default_format(bridge_server):
+    png = encode(Image(product_image(80, 60)), "png")
+    steps = '[[steps]]\nop = "standardize"\nmatte = "border-color"\ncanvas_width = 64\n' \
+            'canvas_height = 64\n'
+    job = _finished(bridge_server, '[output]\nformat = "jpeg"\nquality = 60\n' + steps, png)
+    url = f"/v1/jobs/{job}/result"
+    default = bridge_server.get(url)
+    assert default.status == 200
+    assert default.headers["Content-Type"] == "image/jpeg"  # a PNG came in
+    # At the recipe's quality: the same bytes as asking for it, not those of the usual 95.
+    assert default.body == bridge_server.get(url + "?format=jpeg&quality=60").body
+    assert default.body != bridge_server.get(url + "?format=jpeg&quality=95").body
+    assert bridge_server.get(f"/v1/jobs/{job}/result/image").headers["Content-Type"] == \
+        "image/jpeg"
+    # The client's own choice still wins.
+    explicit = bridge_server.get(url + "?format=png")
+    assert explicit.headers["Content-Type"] == "image/png"
+    assert decode(explicit.body).pixels.shape == (64, 64, 3)
+
+
+def test_standardize_format_hint_is_the_default_and_output_wins_over_it(bridge_server):
+    png = encode(Image(product_image(80, 60)), "png")
+    steps = '[[steps]]\nop = "standardize"\nmatte = "border-color"\ncanvas_width = 64\n' \
+            'canvas_height = 64\nformat = "webp"\nquality = 70\n'
+    job = _finished(bridge_server, steps, png)
+    default = bridge_server.get(f"/v1/jobs/{job}/result")
+    assert default.headers["Content-Type"] == "image/webp"
+    assert default.body == bridge_server.get(
+        f"/v1/jobs/{job}/result?format=webp&quality=70").body
+    job = _finished(bridge_server, '[output]\nformat = "tiff"\n' + steps, png)
+    assert bridge_server.get(f"/v1/jobs/{job}/result").headers["Content-Type"] == "image/tiff"
+    # No hint at all: the input's own format, as before.
+    job = _finished(bridge_server, steps.replace('format = "webp"\nquality = 70\n', ""), png)
+    assert bridge_server.get(f"/v1/jobs/{job}/result").headers["Content-Type"] == "image/png"

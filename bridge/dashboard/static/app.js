@@ -478,6 +478,10 @@ function renderSettings() {
     $(id).title = settingsBody.help[name] || "";
   }
   $("restart-badge").hidden = settingsBody.pending_restart.length === 0;
+  // What a saved value breaks elsewhere (a port the Photoshop panel cannot reach).
+  const warnings = settingsBody.warnings || [];
+  $("settings-warnings").replaceChildren(...warnings.map((w) => h("li", { text: w })));
+  $("settings-warnings").hidden = warnings.length === 0;
   $("settings-file").textContent = settingsBody.config_file;
   // Default model per task: one select per task that has models.
   const tasks = new Map();
