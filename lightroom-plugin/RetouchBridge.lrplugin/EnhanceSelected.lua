@@ -14,6 +14,7 @@ local LrFileUtils = import 'LrFileUtils'
 local LrPathUtils = import 'LrPathUtils'
 local LrPrefs = import 'LrPrefs'
 local LrProgressScope = import 'LrProgressScope'
+local LrTasks = import 'LrTasks'
 local LrView = import 'LrView'
 
 local BridgeClient = require 'BridgeClient'
@@ -75,8 +76,13 @@ function EnhanceSelected.outputPathFor(photo, extension)
 	return LrFileUtils.chooseUniqueFileName(path)
 end
 
+-- Protected calls use LrTasks.pcall: metadata reads and catalog writes yield in Lightroom,
+-- and Lua 5.1 cannot yield across a plain pcall ("attempt to yield across metamethod/C-call
+-- boundary"), so a plain pcall would turn each of them into a failure.
+local protect = LrTasks.pcall
+
 local function photoName(photo)
-	local ok, name = pcall(photo.getFormattedMetadata, photo, 'fileName')
+	local ok, name = protect(photo.getFormattedMetadata, photo, 'fileName')
 	return ok and name or tostring(photo:getRawMetadata('path'))
 end
 
@@ -127,17 +133,17 @@ EnhanceSelected.COPIED_RAW_FIELDS = { 'rating', 'colorNameForLabel', 'copyrightS
 function EnhanceSelected.copyMetadata(from, to)
 	local copied = 0
 	local function copy(read, key)
-		local ok, value = pcall(read, from, key)
+		local ok, value = protect(read, from, key)
 		if ok and value ~= nil and value ~= '' then
-			if pcall(to.setRawMetadata, to, key, value) then copied = copied + 1 end
+			if protect(to.setRawMetadata, to, key, value) then copied = copied + 1 end
 		end
 	end
 	for _, key in ipairs(EnhanceSelected.COPIED_TEXT_FIELDS) do copy(from.getFormattedMetadata, key) end
 	for _, key in ipairs(EnhanceSelected.COPIED_RAW_FIELDS) do copy(from.getRawMetadata, key) end
-	local ok, keywords = pcall(from.getRawMetadata, from, 'keywords')
+	local ok, keywords = protect(from.getRawMetadata, from, 'keywords')
 	if ok and type(keywords) == 'table' then
 		for _, keyword in ipairs(keywords) do
-			if pcall(to.addKeyword, to, keyword) then copied = copied + 1 end
+			if protect(to.addKeyword, to, keyword) then copied = copied + 1 end
 		end
 	end
 	return copied
@@ -171,7 +177,7 @@ function EnhanceSelected.processPhoto(args)
 	if not ok then return nil, message end
 
 	local added
-	local status, err = pcall(catalog.withWriteAccessDo, catalog,
+	local status, err = protect(catalog.withWriteAccessDo, catalog,
 		LOC "$$$/RetouchBridge/AddUndo=Add enhanced photo",
 		function()
 			added = catalog:addPhoto(target, photo, 'above')
