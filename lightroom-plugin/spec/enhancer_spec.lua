@@ -5,6 +5,8 @@ local Enhancer = require 'Enhancer'
 local Multipart = require 'Multipart'
 local JSON = require 'JSON'
 local FakeIdentity = require 'fake_identity'
+-- Every spec body runs as a Lightroom async task: LrHttp yields.
+local it = Lr.inTasks(it)
 
 local TIFF_MAGIC, JPEG_MAGIC = 'II*\0', '\255\216\255\224'
 

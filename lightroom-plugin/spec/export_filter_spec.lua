@@ -22,8 +22,11 @@ end
 local function runFilter(context)
 	package.loaded.AIEnhanceFilterProvider = nil
 	local provider = require 'AIEnhanceFilterProvider'
-	LrFunctionContext.callWithContext('export', function(functionContext)
-		provider.postProcessRenderedPhotos(functionContext, context)
+	-- Lightroom calls the filter in an async task of the export.
+	Lr.runTask(function()
+		LrFunctionContext.callWithContext('export', function(functionContext)
+			provider.postProcessRenderedPhotos(functionContext, context)
+		end)
 	end)
 	return context
 end
