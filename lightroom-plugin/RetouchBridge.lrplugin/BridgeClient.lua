@@ -341,7 +341,7 @@ function BridgeClient:describe(problem)
 	elseif kind == 'impostor' then
 		return LOC("$$$/RetouchBridge/Err/Impostor=Something else is answering on port ^1 — not Retouch Bridge, or a bridge with another token. Check the token in Plug-in Manager > Retouch Bridge, or quit the other program. Nothing was sent to it.", self:port())
 	elseif kind == 'noToken' then
-		return LOC "$$$/RetouchBridge/Err/NoToken=No pairing token is set, so nothing was sent. Run 'retouch-bridge token' (or open the tray app's Pair menu), paste the token in Plug-in Manager > Retouch Bridge, and click Test connection."
+		return LOC "$$$/RetouchBridge/Err/NoToken=No pairing token is set, so nothing was sent. Run 'retouch-bridge token' (or choose Copy pairing token in the tray menu), paste the token in Plug-in Manager > Retouch Bridge, and click Test connection."
 	elseif kind == 'file' then
 		return LOC("$$$/RetouchBridge/Err/File=The rendered photo could not be read: ^1", tostring(problem.message))
 	elseif kind == 'network' then
@@ -353,7 +353,7 @@ function BridgeClient:describe(problem)
 	if problem.unexpected then
 		return LOC("$$$/RetouchBridge/Err/Unexpected=The server at ^1 answered HTTP ^2 with something that is not Retouch Bridge's JSON. Check the bridge URL in Plug-in Manager, and see the bridge log.", url, tostring(status))
 	elseif status == 401 or code == 'unauthorized' then
-		return LOC("$$$/RetouchBridge/Err/Token=Retouch Bridge refused the pairing token. Re-pair: run 'retouch-bridge token' (or open the tray app's Pair menu), paste the token in Plug-in Manager > Retouch Bridge, and click Test connection.")
+		return LOC("$$$/RetouchBridge/Err/Token=Retouch Bridge refused the pairing token. Re-pair: run 'retouch-bridge token' (or choose Copy pairing token in the tray menu), paste the token in Plug-in Manager > Retouch Bridge, and click Test connection.")
 	elseif code == 'bad_host' or code == 'bad_origin' then
 		return LOC("$$$/RetouchBridge/Err/Host=Retouch Bridge refused the request (^1). Use http://127.0.0.1:PORT as the bridge URL in Plug-in Manager.", tostring(message or code))
 	elseif code == 'unknown_operation' then
