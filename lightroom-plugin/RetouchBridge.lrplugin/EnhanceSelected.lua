@@ -48,7 +48,8 @@ function EnhanceSelected.exportSettingsFor(photo, settings, folder)
 		LR_size_doConstrain = false,
 		LR_outputSharpeningOn = false,
 		LR_useWatermark = false,
-		LR_minimizeEmbeddedMetadata = false,
+		LR_minimizeEmbeddedMetadata = false,   -- Lightroom 3
+		LR_embeddedMetadataOption = 'all',     -- Lightroom 4 and later
 		LR_metadata_keywordOptions = 'lightroomHierarchical',
 		LR_removeLocationMetadata = false,
 		LR_includeVideoFiles = false,
