@@ -13,7 +13,8 @@ Everything the plugin touches in Lightroom is faked here, thinly, and nowhere el
   LrApplication     a fake catalog that records withWriteAccessDo and addPhoto
   LrExportSession   renders a photo by copying the fixture file registered for the
                     requested format, and records the export settings it was asked for
-  Lr.filterContext  a fake export-filter context whose renditions record renditionIsDone
+  Lr.filterContext  a fake export-filter context whose renditions record renditionIsDone;
+                    its exportProgress scope stands for the export's cancel button
 
 The state every spec inspects lives in the returned table `Lr` (Lr.reset() between specs).
 ]]
@@ -435,6 +436,12 @@ function LrDialogs.presentModalDialog(args)
 	return Lr.modalAnswer
 end
 
+-- Records what was asked; answers Lr.openPanelAnswer (a list of paths, or nil for Cancel).
+function LrDialogs.runOpenPanel(args)
+	Lr.openPanels[#Lr.openPanels + 1] = args
+	return Lr.openPanelAnswer
+end
+
 function LrDialogs.attachErrorDialogToFunctionContext() end
 
 local LrPrefs = {}
@@ -666,12 +673,15 @@ function Lr.filterContext(args)
 			LrPathUtils.leafName(LrPathUtils.removeExtension(photo.path)) .. '.' .. ext)
 		toSatisfy[i] = newRendition(photo, settings, path)
 	end
-	local context = { propertyTable = args.propertyTable, renditionsToSatisfy = toSatisfy, sources = {} }
+	-- exportProgress: the export's own progress scope; a spec cancels it as the user would.
+	local context = { propertyTable = args.propertyTable, renditionsToSatisfy = toSatisfy, sources = {},
+		exportProgress = LrProgressScope { title = 'Exporting ' .. #toSatisfy .. ' photos' } }
 
 	function context:renditions(params)
 		params = params or {}
 		local i = 0
 		return function()
+			if params.stopIfCanceled and self.exportProgress:isCanceled() then return nil end
 			i = i + 1
 			local target = toSatisfy[i]
 			if not target then return nil end
