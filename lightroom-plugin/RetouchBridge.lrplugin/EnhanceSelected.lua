@@ -1,9 +1,11 @@
 --[[ Library > Plug-in Extras > "Enhance selected photos…".
 
 Each selected photo is exported at full quality into a temp folder, sent through the
-chosen bridge steps, saved next to its original as "<name>-enhanced.<ext>" and added
-to the catalog stacked above the original. The progress bar's cancel stops after the
-photo in hand; a photo that fails is reported and the others go on.
+chosen bridge steps (or the chosen recipe file), saved next to its original as
+"<name>-enhanced.<ext>" and added to the catalog stacked above the original. The progress
+bar's cancel stops the photo in hand at its next step (or its recipe job) and starts no
+other; a photo that fails is reported and the others go on. A recipe the bridge refuses
+(it names the step) stops the run: it would refuse it for every photo.
 ]]
 
 local LrApplication = import 'LrApplication'
@@ -169,13 +171,13 @@ function EnhanceSelected.processPhoto(args)
 
 	local output = EnhanceSettings.outputFor(exportSettings.LR_format, 1)
 	local target = EnhanceSelected.outputPathFor(photo, output.extension)
-	local ok, message = Enhancer.enhanceFile {
+	local ok, message, problem = Enhancer.enhanceFile {
 		client = args.client, plan = args.plan, output_format = output,
 		input = rendered, output = target,
-		onStep = args.onStep,
+		onStep = args.onStep, isCanceled = args.isCanceled,
 	}
 	LrFileUtils.delete(rendered)
-	if not ok then return nil, message end
+	if not ok then return nil, message, problem end
 
 	local added
 	local status, err = protect(catalog.withWriteAccessDo, catalog,
@@ -207,7 +209,18 @@ function EnhanceSelected.run(context, options)
 	if not settings then return result end
 	local plan = EnhanceSettings.plan(settings)
 	if #plan == 0 then
-		LrDialogs.message(LOC "$$$/RetouchBridge/NoSteps=Choose at least one AI step to run.")
+		if settings.rb_useRecipe then
+			LrDialogs.message(LOC "$$$/RetouchBridge/NoRecipe=Choose the recipe file to run.")
+		else
+			LrDialogs.message(LOC "$$$/RetouchBridge/NoSteps=Choose at least one AI step to run.")
+		end
+		return result
+	end
+	local loaded, loadProblem = Enhancer.loadRecipes(plan)
+	if not loaded then
+		LrDialogs.message(LOC "$$$/RetouchBridge/NotStarted=Nothing was changed.", loadProblem, 'critical')
+		result.failed[1] = { message = loadProblem }
+		result.notStarted = #photos
 		return result
 	end
 
@@ -241,18 +254,28 @@ function EnhanceSelected.run(context, options)
 		local name = photoName(photo)
 		scope:setPortionComplete(i - 1, #photos)
 		scope:setCaption(LOC("$$$/RetouchBridge/Caption=^1 (^2 of ^3)", name, i, #photos))
-		local added, info = EnhanceSelected.processPhoto {
+		local added, info, refusal = EnhanceSelected.processPhoto {
 			photo = photo, catalog = catalog, settings = settings, plan = plan,
 			client = client, folder = folder,
 			onStep = function(step, steps, what)
 				scope:setCaption(LOC("$$$/RetouchBridge/StepCaption=^1 (^2 of ^3): ^4, step ^5 of ^6",
 					name, i, #photos, what.label or what.op, step, steps))
 			end,
+			isCanceled = function() return scope:isCanceled() end,
 		}
 		if added then
 			result.enhanced[#result.enhanced + 1] = { photo = photo, added = added, path = info }
+		elseif refusal and refusal.kind == 'cancelled' then
+			result.cancelled, result.stopped = true, name
+			result.notStarted = #photos - i
+			break
 		else
 			result.failed[#result.failed + 1] = { photo = photo, name = name, message = info }
+			if refusal and refusal.details and refusal.details.step then
+				result.refused = true
+				result.notStarted = #photos - i
+				break
+			end
 		end
 		scope:setPortionComplete(i, #photos)
 	end
@@ -266,7 +289,14 @@ function EnhanceSelected.report(result, total)
 	lines[#lines + 1] = string.format('%d of %d photos enhanced and stacked above their originals.',
 		#result.enhanced, total)
 	if result.cancelled then
+		if result.stopped then
+			lines[#lines + 1] = string.format('Cancelled: %s was stopped and left as it was.', tostring(result.stopped))
+		end
 		lines[#lines + 1] = string.format('Cancelled: %d photos were not started.', result.notStarted)
+	end
+	if result.refused and result.notStarted > 0 then
+		lines[#lines + 1] = string.format('The bridge refused the recipe, so the other %d photos were not started.',
+			result.notStarted)
 	end
 	for _, failure in ipairs(result.failed) do
 		lines[#lines + 1] = string.format('%s: %s', tostring(failure.name), failure.message)

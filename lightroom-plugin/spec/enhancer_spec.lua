@@ -86,6 +86,21 @@ describe('Enhancer', function()
 		assert.are.same({ 'photo.tif' }, Scratch.list(dir))
 	end)
 
+	it('cancel between steps: the next step is not sent and the file is left as it was', function()
+		fakeBridgeAnswers()
+		local path = Scratch.write(dir .. '/photo.tif', TIFF_MAGIC .. 'original')
+		local ok, message, problem = Enhancer.enhanceFile { client = client, plan = PLAN, input = path, output = path,
+			output_format = { format = 'tiff' },
+			isCanceled = function() return #FakeIdentity.calls() >= 1 end,   -- clicked during step 1
+		}
+		assert.is_nil(ok)
+		assert.are.equal('Cancelled.', message)
+		assert.are.equal('cancelled', problem.kind)
+		assert.are.equal(1, #FakeIdentity.calls(), 'only the first step went out')
+		assert.are.equal(TIFF_MAGIC .. 'original', Scratch.read(path))
+		assert.are.same({ 'photo.tif' }, Scratch.list(dir))
+	end)
+
 	it('refuses an answer in the wrong format instead of saving it', function()
 		FakeIdentity.intercept('t', function() return '<html>hello</html>', { status = 200 } end)
 		local path = Scratch.write(dir .. '/photo.tif', TIFF_MAGIC .. 'original')
