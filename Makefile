@@ -36,6 +36,7 @@ system-deps:
 
 lint: $(FULL)
 	$(VENV)/bin/ruff check .
+	cd lightroom-plugin && luacheck --no-color --quiet .
 
 test-python: $(FULL)
 	$(PY) -m pytest

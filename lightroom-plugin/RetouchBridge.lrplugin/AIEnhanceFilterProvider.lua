@@ -58,6 +58,11 @@ function Provider.postProcessRenderedPhotos(functionContext, filterContext)
 	-- fail the same way, so say it once per photo without rendering or waiting on each.
 	local blocked
 	if valid and #plan > 0 then
+		-- A recipe file that cannot be read fails every photo alike: say so without rendering.
+		local loaded, loadProblem = Enhancer.loadRecipes(plan)
+		if not loaded then blocked = loadProblem end
+	end
+	if valid and #plan > 0 and not blocked then
 		local probe = BridgeClient.new { url = client.url, token = client.token, timeout = 15 }
 		local reachable, problem = probe:checkAccess()
 		if not reachable then blocked = probe:describe(problem) end
@@ -98,7 +103,7 @@ function Provider.postProcessRenderedPhotos(functionContext, filterContext)
 			elseif #plan == 0 then
 				renditionToSatisfy:renditionIsDone(true)
 			else
-				local ok, message = Enhancer.enhanceFile {
+				local ok, message, problem = Enhancer.enhanceFile {
 					client = client, plan = plan, output_format = output,
 					input = pathOrMessage, output = renditionToSatisfy.destinationPath,
 				}
@@ -107,6 +112,9 @@ function Provider.postProcessRenderedPhotos(functionContext, filterContext)
 					renditionToSatisfy:renditionIsDone(true)
 				else
 					renditionToSatisfy:renditionIsDone(false, message)
+					-- The bridge refused a recipe step before any work: it refuses it for every
+					-- photo, so the others are not rendered or sent.
+					if problem and problem.details and problem.details.step then blocked = message end
 				end
 			end
 		end

@@ -7,6 +7,12 @@ local bytes, info = client:runOperation('upscale', { scale = 2 }, { path = '/tmp
   failure: bytes = nil, info = a problem: { kind, status, code, message, details, hint }
            and BridgeClient.describe(problem) gives a sentence that says what to do.
 
+local bytes, info = client:runRecipe(recipeText, { path = ... }, 'photo.tif', { format = 'tiff' },
+                                     { isCanceled = function() return scope:isCanceled() end })
+  POST /v1/recipes/run (a job), waits for it, then fetches its result in the format asked.
+  A recipe the bridge refuses (unknown op, bad parameter, missing model) comes back at once
+  as a problem whose details name the step (details.step, details.op).
+
 Every failure comes back as a value; nothing here raises for a network or server fault.
 
 Before the token or any pixels go out, the server must prove it holds our token
@@ -93,20 +99,23 @@ end
 -- The URL, headers and body of one synchronous operation call (kept separate so specs
 -- can check it). `image` is the encoded file as a string, or { path = file on disk },
 -- which is streamed from disk. body() gives a fresh byte getter and its total size.
-function BridgeClient:buildOperationRequest(op, params, image, fileName, output)
+local function outputQuery(output)
 	output = output or {}
 	local query = {}
 	if output.format then query[#query + 1] = 'format=' .. urlEncode(output.format) end
 	if output.quality then query[#query + 1] = 'quality=' .. urlEncode(output.quality) end
-	local url = self.url .. '/v1/ops/' .. urlEncode(op)
-	if #query > 0 then url = url .. '?' .. table.concat(query, '&') end
-	local imagePart = { name = 'image', fileName = fileName or 'image',
+	if #query == 0 then return '' end
+	return '?' .. table.concat(query, '&')
+end
+
+local function imagePart(image, fileName)
+	local part = { name = 'image', fileName = fileName or 'image',
 		contentType = BridgeClient.contentTypeFor(fileName or '') }
-	if type(image) == 'table' then imagePart.filePath = image.path else imagePart.value = image end
-	local parts = {
-		{ name = 'params', value = JSON.encode(params or {}), contentType = 'application/json' },
-		imagePart,
-	}
+	if type(image) == 'table' then part.filePath = image.path else part.value = image end
+	return part
+end
+
+function BridgeClient:multipartRequest(url, parts)
 	local boundary = Multipart.newBoundary()
 	local headers = self:authHeaders()
 	headers['Content-Type'] = 'multipart/form-data; boundary=' .. boundary
@@ -118,6 +127,21 @@ function BridgeClient:buildOperationRequest(op, params, image, fileName, output)
 			return getter, total
 		end,
 	}
+end
+
+function BridgeClient:buildOperationRequest(op, params, image, fileName, output)
+	return self:multipartRequest(self.url .. '/v1/ops/' .. urlEncode(op) .. outputQuery(output), {
+		{ name = 'params', value = JSON.encode(params or {}), contentType = 'application/json' },
+		imagePart(image, fileName),
+	})
+end
+
+-- POST /v1/recipes/run: the recipe's text as it is in the file (TOML or JSON), then the image.
+function BridgeClient:buildRecipeRequest(recipeText, image, fileName)
+	return self:multipartRequest(self.url .. '/v1/recipes/run', {
+		{ name = 'recipe', value = recipeText, contentType = 'text/plain; charset=utf-8' },
+		imagePart(image, fileName),
+	})
 end
 
 -- Problems -------------------------------------------------------------------
@@ -148,6 +172,19 @@ local function httpProblem(status, body)
 		problem.message = body and body:sub(1, 200) or nil
 	end
 	return problem
+end
+
+-- A failed job's error (the same JSON object an HTTP error carries) as a problem, with the
+-- status the bridge gives that code over HTTP, so describe() treats both alike.
+local STATUS_OF_CODE = { invalid_input = 400, invalid_params = 400, unknown_operation = 404,
+	not_found = 404, model_missing = 409, cancelled = 409, too_large = 413, unsupported_format = 415 }
+
+local function jobProblem(err)
+	if type(err) ~= 'table' then err = {} end
+	local code = type(err.code) == 'string' and err.code or 'internal_error'
+	return { kind = 'http', status = STATUS_OF_CODE[code] or 500, code = code,
+		message = type(err.message) == 'string' and err.message or 'the job failed',
+		details = type(err.details) == 'table' and err.details or nil }
 end
 
 -- Identity ---------------------------------------------------------------------
@@ -267,6 +304,54 @@ function BridgeClient:runOperation(op, params, imageBytes, fileName, output)
 	return body, info
 end
 
+BridgeClient.POLL_FIRST, BridgeClient.POLL_MAX = 0.1, 1   -- seconds between job status checks
+
+-- Asks the bridge to drop a job nobody will read (cancel, timeout). Best effort.
+function BridgeClient:cancelJob(id)
+	return self:send('DELETE', self.url .. '/v1/jobs/' .. urlEncode(id), self:authHeaders(),
+		function() return '' end)
+end
+
+function BridgeClient:runRecipe(recipeText, image, fileName, output, options)
+	options = options or {}
+	local req = self:buildRecipeRequest(recipeText, image, fileName)
+	local body, info = self:send('POST', req.url, req.headers, req.body, true)
+	if not body then return nil, info end
+	local job = JSON.decode(body)
+	if type(job) ~= 'table' or type(job.id) ~= 'string' then
+		return nil, { kind = 'badJson', status = info.status, message = 'no job id in the answer to the recipe' }
+	end
+	-- Wait for the job: short pauses first (small photos finish fast), then one a second.
+	local waited, pause = 0, BridgeClient.POLL_FIRST
+	local status = job
+	while status.state ~= 'done' do
+		if status.state == 'failed' then return nil, jobProblem(status.error) end
+		if status.state == 'cancelled' then return nil, { kind = 'cancelled' } end
+		if options.isCanceled and options.isCanceled() then
+			self:cancelJob(job.id)
+			return nil, { kind = 'cancelled' }
+		end
+		if waited >= self.timeout then
+			self:cancelJob(job.id)
+			return nil, { kind = 'timeout' }
+		end
+		self.sleep(pause)
+		waited = waited + pause
+		pause = math.min(pause * 2, BridgeClient.POLL_MAX)
+		local problem
+		status, problem = self:getJson('/v1/jobs/' .. urlEncode(job.id))
+		if not status then return nil, problem end
+	end
+	body, info = self:send('GET', self.url .. '/v1/jobs/' .. urlEncode(job.id) .. '/result' .. outputQuery(output),
+		self:authHeaders())
+	if not body then return nil, info end
+	if body == '' then
+		return nil, { kind = 'http', status = info.status, unexpected = true,
+			message = 'the bridge answered with an empty image' }
+	end
+	return body, info
+end
+
 -- Checks that the bridge is there, proves its identity, speaks our protocol and accepts the
 -- token, with two cheap calls (the identity challenge needs no token; the job list does).
 -- Returns health or nil, problem.
@@ -341,7 +426,7 @@ function BridgeClient:describe(problem)
 	elseif kind == 'impostor' then
 		return LOC("$$$/RetouchBridge/Err/Impostor=Something else is answering on port ^1 — not Retouch Bridge, or a bridge with another token. Check the token in Plug-in Manager > Retouch Bridge, or quit the other program. Nothing was sent to it.", self:port())
 	elseif kind == 'noToken' then
-		return LOC "$$$/RetouchBridge/Err/NoToken=No pairing token is set, so nothing was sent. Run 'retouch-bridge token' (or open the tray app's Pair menu), paste the token in Plug-in Manager > Retouch Bridge, and click Test connection."
+		return LOC "$$$/RetouchBridge/Err/NoToken=No pairing token is set, so nothing was sent. Run 'retouch-bridge token' (or choose Copy pairing token in the tray menu), paste the token in Plug-in Manager > Retouch Bridge, and click Test connection."
 	elseif kind == 'file' then
 		return LOC("$$$/RetouchBridge/Err/File=The rendered photo could not be read: ^1", tostring(problem.message))
 	elseif kind == 'network' then
@@ -350,10 +435,16 @@ function BridgeClient:describe(problem)
 	-- HTTP answers
 	local status, code, message = problem.status, problem.code, problem.message
 	local details = problem.details or {}
+	if tonumber(details.step) and not problem.unexpected then
+		-- A recipe step the bridge refused: say which step, in the bridge's own words.
+		local reason = tostring(message or code or status):gsub('^step %d+ %b(): ', '')
+		local hint = code == 'model_missing' and (' ' .. tostring(details.hint or "Install it with 'retouch-bridge models pull'.")) or ''
+		return LOC("$$$/RetouchBridge/Err/RecipeStep=The recipe's step ^1 (^2) was refused: ^3.^4 Fix that step in the recipe file; nothing was changed.", tostring(details.step), tostring(details.op or '?'), (reason:gsub('%.$', '')), hint)
+	end
 	if problem.unexpected then
 		return LOC("$$$/RetouchBridge/Err/Unexpected=The server at ^1 answered HTTP ^2 with something that is not Retouch Bridge's JSON. Check the bridge URL in Plug-in Manager, and see the bridge log.", url, tostring(status))
 	elseif status == 401 or code == 'unauthorized' then
-		return LOC("$$$/RetouchBridge/Err/Token=Retouch Bridge refused the pairing token. Re-pair: run 'retouch-bridge token' (or open the tray app's Pair menu), paste the token in Plug-in Manager > Retouch Bridge, and click Test connection.")
+		return LOC("$$$/RetouchBridge/Err/Token=Retouch Bridge refused the pairing token. Re-pair: run 'retouch-bridge token' (or choose Copy pairing token in the tray menu), paste the token in Plug-in Manager > Retouch Bridge, and click Test connection.")
 	elseif code == 'bad_host' or code == 'bad_origin' then
 		return LOC("$$$/RetouchBridge/Err/Host=Retouch Bridge refused the request (^1). Use http://127.0.0.1:PORT as the bridge URL in Plug-in Manager.", tostring(message or code))
 	elseif code == 'unknown_operation' then

@@ -1,9 +1,11 @@
 --[[ Library > Plug-in Extras > "Enhance selected photos…".
 
 Each selected photo is exported at full quality into a temp folder, sent through the
-chosen bridge steps, saved next to its original as "<name>-enhanced.<ext>" and added
-to the catalog stacked above the original. The progress bar's cancel stops after the
-photo in hand; a photo that fails is reported and the others go on.
+chosen bridge steps (or the chosen recipe file), saved next to its original as
+"<name>-enhanced.<ext>" and added to the catalog stacked above the original. The progress
+bar's cancel stops the photo in hand at its next step (or its recipe job) and starts no
+other; a photo that fails is reported and the others go on. A recipe the bridge refuses
+(it names the step) stops the run: it would refuse it for every photo.
 ]]
 
 local LrApplication = import 'LrApplication'
@@ -14,6 +16,7 @@ local LrFileUtils = import 'LrFileUtils'
 local LrPathUtils = import 'LrPathUtils'
 local LrPrefs = import 'LrPrefs'
 local LrProgressScope = import 'LrProgressScope'
+local LrTasks = import 'LrTasks'
 local LrView = import 'LrView'
 
 local BridgeClient = require 'BridgeClient'
@@ -47,7 +50,8 @@ function EnhanceSelected.exportSettingsFor(photo, settings, folder)
 		LR_size_doConstrain = false,
 		LR_outputSharpeningOn = false,
 		LR_useWatermark = false,
-		LR_minimizeEmbeddedMetadata = false,
+		LR_minimizeEmbeddedMetadata = false,   -- Lightroom 3
+		LR_embeddedMetadataOption = 'all',     -- Lightroom 4 and later
 		LR_metadata_keywordOptions = 'lightroomHierarchical',
 		LR_removeLocationMetadata = false,
 		LR_includeVideoFiles = false,
@@ -75,8 +79,13 @@ function EnhanceSelected.outputPathFor(photo, extension)
 	return LrFileUtils.chooseUniqueFileName(path)
 end
 
+-- Protected calls use LrTasks.pcall: metadata reads and catalog writes yield in Lightroom,
+-- and Lua 5.1 cannot yield across a plain pcall ("attempt to yield across metamethod/C-call
+-- boundary"), so a plain pcall would turn each of them into a failure.
+local protect = LrTasks.pcall
+
 local function photoName(photo)
-	local ok, name = pcall(photo.getFormattedMetadata, photo, 'fileName')
+	local ok, name = protect(photo.getFormattedMetadata, photo, 'fileName')
 	return ok and name or tostring(photo:getRawMetadata('path'))
 end
 
@@ -127,17 +136,17 @@ EnhanceSelected.COPIED_RAW_FIELDS = { 'rating', 'colorNameForLabel', 'copyrightS
 function EnhanceSelected.copyMetadata(from, to)
 	local copied = 0
 	local function copy(read, key)
-		local ok, value = pcall(read, from, key)
+		local ok, value = protect(read, from, key)
 		if ok and value ~= nil and value ~= '' then
-			if pcall(to.setRawMetadata, to, key, value) then copied = copied + 1 end
+			if protect(to.setRawMetadata, to, key, value) then copied = copied + 1 end
 		end
 	end
 	for _, key in ipairs(EnhanceSelected.COPIED_TEXT_FIELDS) do copy(from.getFormattedMetadata, key) end
 	for _, key in ipairs(EnhanceSelected.COPIED_RAW_FIELDS) do copy(from.getRawMetadata, key) end
-	local ok, keywords = pcall(from.getRawMetadata, from, 'keywords')
+	local ok, keywords = protect(from.getRawMetadata, from, 'keywords')
 	if ok and type(keywords) == 'table' then
 		for _, keyword in ipairs(keywords) do
-			if pcall(to.addKeyword, to, keyword) then copied = copied + 1 end
+			if protect(to.addKeyword, to, keyword) then copied = copied + 1 end
 		end
 	end
 	return copied
@@ -162,16 +171,16 @@ function EnhanceSelected.processPhoto(args)
 
 	local output = EnhanceSettings.outputFor(exportSettings.LR_format, 1)
 	local target = EnhanceSelected.outputPathFor(photo, output.extension)
-	local ok, message = Enhancer.enhanceFile {
+	local ok, message, problem = Enhancer.enhanceFile {
 		client = args.client, plan = args.plan, output_format = output,
 		input = rendered, output = target,
-		onStep = args.onStep,
+		onStep = args.onStep, isCanceled = args.isCanceled,
 	}
 	LrFileUtils.delete(rendered)
-	if not ok then return nil, message end
+	if not ok then return nil, message, problem end
 
 	local added
-	local status, err = pcall(catalog.withWriteAccessDo, catalog,
+	local status, err = protect(catalog.withWriteAccessDo, catalog,
 		LOC "$$$/RetouchBridge/AddUndo=Add enhanced photo",
 		function()
 			added = catalog:addPhoto(target, photo, 'above')
@@ -200,7 +209,18 @@ function EnhanceSelected.run(context, options)
 	if not settings then return result end
 	local plan = EnhanceSettings.plan(settings)
 	if #plan == 0 then
-		LrDialogs.message(LOC "$$$/RetouchBridge/NoSteps=Choose at least one AI step to run.")
+		if settings.rb_useRecipe then
+			LrDialogs.message(LOC "$$$/RetouchBridge/NoRecipe=Choose the recipe file to run.")
+		else
+			LrDialogs.message(LOC "$$$/RetouchBridge/NoSteps=Choose at least one AI step to run.")
+		end
+		return result
+	end
+	local loaded, loadProblem = Enhancer.loadRecipes(plan)
+	if not loaded then
+		LrDialogs.message(LOC "$$$/RetouchBridge/NotStarted=Nothing was changed.", loadProblem, 'critical')
+		result.failed[1] = { message = loadProblem }
+		result.notStarted = #photos
 		return result
 	end
 
@@ -234,18 +254,28 @@ function EnhanceSelected.run(context, options)
 		local name = photoName(photo)
 		scope:setPortionComplete(i - 1, #photos)
 		scope:setCaption(LOC("$$$/RetouchBridge/Caption=^1 (^2 of ^3)", name, i, #photos))
-		local added, info = EnhanceSelected.processPhoto {
+		local added, info, refusal = EnhanceSelected.processPhoto {
 			photo = photo, catalog = catalog, settings = settings, plan = plan,
 			client = client, folder = folder,
 			onStep = function(step, steps, what)
 				scope:setCaption(LOC("$$$/RetouchBridge/StepCaption=^1 (^2 of ^3): ^4, step ^5 of ^6",
 					name, i, #photos, what.label or what.op, step, steps))
 			end,
+			isCanceled = function() return scope:isCanceled() end,
 		}
 		if added then
 			result.enhanced[#result.enhanced + 1] = { photo = photo, added = added, path = info }
+		elseif refusal and refusal.kind == 'cancelled' then
+			result.cancelled, result.stopped = true, name
+			result.notStarted = #photos - i
+			break
 		else
 			result.failed[#result.failed + 1] = { photo = photo, name = name, message = info }
+			if refusal and refusal.details and refusal.details.step then
+				result.refused = true
+				result.notStarted = #photos - i
+				break
+			end
 		end
 		scope:setPortionComplete(i, #photos)
 	end
@@ -259,7 +289,14 @@ function EnhanceSelected.report(result, total)
 	lines[#lines + 1] = string.format('%d of %d photos enhanced and stacked above their originals.',
 		#result.enhanced, total)
 	if result.cancelled then
+		if result.stopped then
+			lines[#lines + 1] = string.format('Cancelled: %s was stopped and left as it was.', tostring(result.stopped))
+		end
 		lines[#lines + 1] = string.format('Cancelled: %d photos were not started.', result.notStarted)
+	end
+	if result.refused and result.notStarted > 0 then
+		lines[#lines + 1] = string.format('The bridge refused the recipe, so the other %d photos were not started.',
+			result.notStarted)
 	end
 	for _, failure in ipairs(result.failed) do
 		lines[#lines + 1] = string.format('%s: %s', tostring(failure.name), failure.message)

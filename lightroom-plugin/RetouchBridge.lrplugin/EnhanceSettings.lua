@@ -4,7 +4,9 @@ Pure functions only (no Lightroom namespaces), so both the export filter and the
 "Enhance selected photos" command share them and the specs can check them directly.
 
 EnhanceSettings.plan(settings) -> { { op = 'denoise', params = {...}, label = '...' }, ... }
-  in the order the user chose; one bridge call per step.
+  in the order the user chose; one bridge call per step. With "Run a recipe file" on, the
+  plan is that recipe alone: { { recipePath = '/path/shop.toml', label = 'Recipe shop.toml' } }
+  (Enhancer.loadRecipes reads the file into step.recipeText before the first photo).
 EnhanceSettings.outputFor(lrFormat, jpegQuality) -> { format = 'jpeg', quality = 92, extension = 'jpg' } | nil
 EnhanceSettings.validate(settings, lrFormat) -> true | false, message
 ]]
@@ -59,6 +61,9 @@ EnhanceSettings.FIELDS = {
 	{ key = 'rb_upscaleModel', default = 'RealESRGAN_x4plus' },
 	{ key = 'rb_background', default = 'none' },
 	{ key = 'rb_force16', default = true },
+	-- A recipe file (docs/RECIPES.md) run instead of the steps above.
+	{ key = 'rb_useRecipe', default = false },
+	{ key = 'rb_recipePath', default = '' },
 }
 
 function EnhanceSettings.defaults()
@@ -129,8 +134,17 @@ function builders.background(s)
 	return nil
 end
 
+local function recipePath(s)
+	return (tostring(s.rb_recipePath or ''):gsub('^%s+', ''):gsub('%s+$', ''))
+end
+
 function EnhanceSettings.plan(settings)
 	local s = EnhanceSettings.read(settings)
+	if s.rb_useRecipe then
+		local path = recipePath(s)
+		if path == '' then return {} end
+		return { { recipePath = path, label = 'Recipe ' .. (path:match('([^/\\]+)$') or path) } }
+	end
 	local steps, seen = {}, {}
 	local order = tostring(s.rb_order)
 	-- Any step the order string forgets still runs, in the recommended place.
@@ -148,7 +162,10 @@ end
 -- One line for the collapsed export section; lrFormat (optional) is the export's format.
 function EnhanceSettings.synopsis(settings, lrFormat)
 	local steps = EnhanceSettings.plan(settings)
-	if #steps == 0 then return 'No AI steps chosen' end
+	if #steps == 0 then
+		if EnhanceSettings.read(settings).rb_useRecipe then return 'No recipe file chosen' end
+		return 'No AI steps chosen'
+	end
 	local labels = {}
 	for i, step in ipairs(steps) do labels[i] = step.label end
 	local text = table.concat(labels, ' > ')
@@ -181,6 +198,12 @@ function EnhanceSettings.validate(settings, lrFormat)
 	if not EnhanceSettings.outputFor(lrFormat) then
 		return false, string.format("AI Enhance writes JPEG, TIFF or PNG; this export is set to %s. "
 			.. "Choose JPEG, TIFF or PNG under File Settings.", tostring(lrFormat))
+	end
+	if s.rb_useRecipe then
+		if recipePath(s) == '' then
+			return false, "\"Run a recipe file\" is on but no recipe file is chosen. Choose one, or turn the option off."
+		end
+		return true
 	end
 	if s.rb_background == 'remove' and lrFormat == 'JPEG' then
 		return false, "Background removal makes the background transparent, which JPEG cannot hold. "

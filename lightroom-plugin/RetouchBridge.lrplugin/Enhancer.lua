@@ -4,7 +4,12 @@ Enhancer.enhanceFile {
   client = BridgeClient, input = path, output = path, plan = EnhanceSettings.plan(...),
   output_format = { format = 'jpeg', quality = 92 },
   onStep = function(i, n, step) end,        -- optional, for progress captions
-} -> true | nil, message
+  isCanceled = function() return bool end,  -- optional: checked before each step and while a
+                                            -- recipe job runs; a cancelled photo is left as it was
+} -> true | nil, message, problem (BridgeClient's, when the bridge said no)
+
+A recipe step ({ recipeText = ..., label = ... }, see Enhancer.loadRecipes) runs as one
+bridge job (POST /v1/recipes/run) in place of single operations.
 
 Between steps the image travels as TIFF (lossless, 16-bit, ICC and EXIF kept);
 only the last step asks for the format the user wants on disk. XMP and IPTC that
@@ -16,6 +21,7 @@ user's file was: `output` is either untouched or fully replaced.
 
 local LrPathUtils = import 'LrPathUtils'
 local LrFileUtils = import 'LrFileUtils'
+local LrTasks = import 'LrTasks'
 
 local Metadata = require 'Metadata'
 
@@ -109,6 +115,32 @@ function Enhancer.writeAtomically(path, content)
 	return nil, 'could not replace ' .. path
 end
 
+Enhancer.MAX_RECIPE_BYTES = 256 * 1024   -- a recipe is a few lines; anything bigger is the wrong file
+
+-- Reads each recipe step's file into step.recipeText. Returns true, or nil and a message for
+-- the user. Done once before the first photo, so a missing file fails fast and alike for all.
+function Enhancer.loadRecipes(plan)
+	for _, step in ipairs(plan) do
+		if step.recipePath and not step.recipeText then
+			local path = step.recipePath
+			if LrFileUtils.exists(path) ~= 'file' then
+				return nil, string.format('The recipe file %s does not exist. Choose it again in the AI Enhance settings.', path)
+			end
+			local attrs = LrFileUtils.fileAttributes(path)
+			if attrs and attrs.fileSize and attrs.fileSize > Enhancer.MAX_RECIPE_BYTES then
+				return nil, string.format('%s is too large to be a recipe (a TOML or JSON file, see docs/RECIPES.md).', path)
+			end
+			local ok, text = LrTasks.pcall(LrFileUtils.readFile, path)
+			if not ok or type(text) ~= 'string' or not text:find('%S') then
+				return nil, string.format('The recipe file %s could not be read (%s).', path,
+					ok and 'it is empty' or tostring(text))
+			end
+			step.recipeText = text
+		end
+	end
+	return true
+end
+
 function Enhancer.enhanceFile(args)
 	local client, plan = args.client, args.plan
 	local out = args.output_format
@@ -122,14 +154,20 @@ function Enhancer.enhanceFile(args)
 	local bytes
 	local name = LrPathUtils.leafName(args.input)
 	for i, step in ipairs(plan) do
+		if args.isCanceled and args.isCanceled() then return nil, 'Cancelled.', { kind = 'cancelled' } end
 		if args.onStep then args.onStep(i, #plan, step) end
 		local last = i == #plan
-		local result, info = client:runOperation(step.op, step.params, image, name, {
-			format = last and out.format or 'tiff',
-			quality = last and out.quality or nil,
-		})
+		local output = { format = last and out.format or 'tiff', quality = last and out.quality or nil }
+		local result, info
+		if step.recipePath or step.recipeText then
+			assert(step.recipeText, 'enhanceFile: call Enhancer.loadRecipes(plan) first')
+			result, info = client:runRecipe(step.recipeText, image, name, output, { isCanceled = args.isCanceled })
+		else
+			result, info = client:runOperation(step.op, step.params, image, name, output)
+		end
 		if not result then
-			return nil, string.format('%s failed: %s', step.label or step.op, client:describe(info))
+			if info and info.kind == 'cancelled' then return nil, 'Cancelled.', info end
+			return nil, string.format('%s failed: %s', step.label or step.op, client:describe(info)), info
 		end
 		local expected = last and out.format or 'tiff'
 		if not Enhancer.looksLike(expected, result) then

@@ -94,7 +94,7 @@ function Provider.sectionsForTopOfDialog(f, propertyTable)
 			f:row {
 				f:static_text { title = '', width = labelWidth },
 				f:static_text {
-					title = LOC "$$$/RetouchBridge/TokenHelp=Token: tray app > Pair…, or run 'retouch-bridge token'.",
+					title = LOC "$$$/RetouchBridge/TokenHelp=Token: tray menu > Copy pairing token, or run 'retouch-bridge token'.",
 				},
 			},
 			f:row {

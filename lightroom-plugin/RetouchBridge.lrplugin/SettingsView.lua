@@ -1,6 +1,8 @@
 --[[ The AI Enhance controls, shared by the Export dialog section and the
 "Enhance selected photos" dialog. Views bind to the property table's rb_* keys. ]]
 
+local LrBinding = import 'LrBinding'
+local LrDialogs = import 'LrDialogs'
 local LrView = import 'LrView'
 
 local EnhanceSettings = require 'EnhanceSettings'
@@ -42,17 +44,53 @@ function SettingsView.observe(propertyTable, lrFormatKey)
 	update()
 end
 
+-- "Choose…": a TOML or JSON recipe file; choosing one turns "Run a recipe file" on.
+function SettingsView.chooseRecipe(propertyTable)
+	local current = tostring(propertyTable.rb_recipePath or '')
+	local paths = LrDialogs.runOpenPanel {
+		title = LOC "$$$/RetouchBridge/ChooseRecipeTitle=Choose a Retouch Bridge recipe",
+		prompt = LOC "$$$/RetouchBridge/ChooseRecipePrompt=Choose",
+		canChooseFiles = true, canChooseDirectories = false, allowsMultipleSelection = false,
+		fileTypes = { 'toml', 'json' },
+		initialDirectory = current:match('^(.*)[/\\][^/\\]+$'),
+	}
+	if type(paths) == 'table' and paths[1] then
+		propertyTable.rb_recipePath = paths[1]
+		propertyTable.rb_useRecipe = true
+	end
+	return paths
+end
+
 function SettingsView.controls(f, propertyTable)
+	-- The single steps stand aside while a recipe file runs instead of them.
+	local stepsEnabled = LrBinding.negativeOfKey 'rb_useRecipe'
 	return f:column {
 		bind_to_object = propertyTable,
 		spacing = f:control_spacing(),
 		f:row {
-			label(f, LOC "$$$/RetouchBridge/Order=Order:"),
-			f:popup_menu { value = bind 'rb_order', items = items(EnhanceSettings.ORDERS) },
+			label(f, LOC "$$$/RetouchBridge/Recipe=Recipe:"),
+			f:checkbox { title = LOC "$$$/RetouchBridge/UseRecipe=Run a recipe file", value = bind 'rb_useRecipe' },
+			f:edit_field { value = bind 'rb_recipePath', width_in_chars = 32, immediate = true,
+				enabled = bind 'rb_useRecipe' },
+			f:push_button { title = LOC "$$$/RetouchBridge/ChooseRecipe=Choose…",
+				action = function() SettingsView.chooseRecipe(propertyTable) end },
 		},
 		f:row {
 			label(f, ''),
-			f:checkbox { title = LOC "$$$/RetouchBridge/Cleanup=Clean up", value = bind 'rb_cleanup' },
+			f:static_text {
+				-- luacheck: no max line length
+				title = LOC "$$$/RetouchBridge/RecipeHelp=A recipe (TOML or JSON, see Retouch Bridge's docs/RECIPES.md) runs its own steps instead of the ones below. File paths in it must be absolute.",
+				width_in_chars = 60, height_in_lines = 2,
+			},
+		},
+		f:row {
+			label(f, LOC "$$$/RetouchBridge/Order=Order:"),
+			f:popup_menu { value = bind 'rb_order', items = items(EnhanceSettings.ORDERS), enabled = stepsEnabled },
+		},
+		f:row {
+			label(f, ''),
+			f:checkbox { title = LOC "$$$/RetouchBridge/Cleanup=Clean up", value = bind 'rb_cleanup',
+				enabled = stepsEnabled },
 			f:popup_menu { value = bind 'rb_cleanupMode', items = items(EnhanceSettings.CLEANUP_MODES),
 				enabled = bind 'rb_cleanup' },
 			f:static_text { title = LOC "$$$/RetouchBridge/Strength=Strength:" },
@@ -60,7 +98,8 @@ function SettingsView.controls(f, propertyTable)
 		},
 		f:row {
 			label(f, ''),
-			f:checkbox { title = LOC "$$$/RetouchBridge/Faces=Restore faces", value = bind 'rb_faces' },
+			f:checkbox { title = LOC "$$$/RetouchBridge/Faces=Restore faces", value = bind 'rb_faces',
+				enabled = stepsEnabled },
 			f:popup_menu { value = bind 'rb_facesModel', items = items(EnhanceSettings.FACE_MODELS),
 				enabled = bind 'rb_faces' },
 			f:static_text { title = LOC "$$$/RetouchBridge/Fidelity=Fidelity:" },
@@ -68,7 +107,8 @@ function SettingsView.controls(f, propertyTable)
 		},
 		f:row {
 			label(f, ''),
-			f:checkbox { title = LOC "$$$/RetouchBridge/Upscale=Upscale", value = bind 'rb_upscale' },
+			f:checkbox { title = LOC "$$$/RetouchBridge/Upscale=Upscale", value = bind 'rb_upscale',
+				enabled = stepsEnabled },
 			f:popup_menu { value = bind 'rb_upscaleScale', enabled = bind 'rb_upscale',
 				items = { { title = 'x2', value = 2 }, { title = 'x4', value = 4 } } },
 			f:popup_menu { value = bind 'rb_upscaleModel', items = items(EnhanceSettings.UPSCALE_MODELS),
@@ -76,7 +116,8 @@ function SettingsView.controls(f, propertyTable)
 		},
 		f:row {
 			label(f, LOC "$$$/RetouchBridge/Background=Background:"),
-			f:popup_menu { value = bind 'rb_background', items = items(EnhanceSettings.BACKGROUND_MODES) },
+			f:popup_menu { value = bind 'rb_background', items = items(EnhanceSettings.BACKGROUND_MODES),
+				enabled = stepsEnabled },
 		},
 		f:row {
 			label(f, ''),

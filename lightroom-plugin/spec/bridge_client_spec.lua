@@ -3,6 +3,8 @@ local Lr = require 'lightroom_standin'
 local Env = require 'bridge_env'
 local BridgeClient = require 'BridgeClient'
 local ImageInfo = require 'image_info'
+-- Every spec body runs as a Lightroom async task: LrHttp yields.
+local it = Lr.inTasks(it)
 
 describe('BridgeClient against the real bridge #bridge', function()
 	before_each(function() Lr.reset() end)

@@ -5,6 +5,8 @@ local Multipart = require 'Multipart'
 local EnhanceSettings = require 'EnhanceSettings'
 local socket = require 'socket'
 local FakeIdentity = require 'fake_identity'
+-- Every spec body runs as a Lightroom async task: LrHttp yields.
+local it = Lr.inTasks(it)
 
 local TIFF = 'II*\0' .. string.rep('\0\1\2\255', 16)
 

@@ -54,9 +54,11 @@ describe('Enhance selected photos, against the real bridge #bridge', function()
 			assert.are.same({ 'tiff', 128, 96, 16 }, { out.format, out.width, out.height, out.bits })
 			-- Rendered at full quality, as 16-bit TIFF, nothing resized or sharpened.
 			local settings = Lr.sessions[i].exportSettings
-			assert.are.same({ 'TIFF', 16, false, false, false },
+			-- All metadata embedded: LR_embeddedMetadataOption (Lightroom 4+) and the older flag.
+			assert.are.same({ 'TIFF', 16, false, false, false, 'all' },
 				{ settings.LR_format, settings.LR_export_bitDepth, settings.LR_size_doConstrain,
-					settings.LR_outputSharpeningOn, settings.LR_minimizeEmbeddedMetadata })
+					settings.LR_outputSharpeningOn, settings.LR_minimizeEmbeddedMetadata,
+					settings.LR_embeddedMetadataOption })
 		end
 		assert.are.equal(3, #Lr.catalog.writes)
 		local scope = Lr.progressScopes[1]

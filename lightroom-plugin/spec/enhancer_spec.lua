@@ -5,6 +5,8 @@ local Enhancer = require 'Enhancer'
 local Multipart = require 'Multipart'
 local JSON = require 'JSON'
 local FakeIdentity = require 'fake_identity'
+-- Every spec body runs as a Lightroom async task: LrHttp yields.
+local it = Lr.inTasks(it)
 
 local TIFF_MAGIC, JPEG_MAGIC = 'II*\0', '\255\216\255\224'
 
@@ -80,6 +82,21 @@ describe('Enhancer', function()
 		assert.matches('^Upscale x2 failed: ', message)
 		assert.matches('CUDA went away', message)
 		assert.matches('bridge log', message)
+		assert.are.equal(TIFF_MAGIC .. 'original', Scratch.read(path))
+		assert.are.same({ 'photo.tif' }, Scratch.list(dir))
+	end)
+
+	it('cancel between steps: the next step is not sent and the file is left as it was', function()
+		fakeBridgeAnswers()
+		local path = Scratch.write(dir .. '/photo.tif', TIFF_MAGIC .. 'original')
+		local ok, message, problem = Enhancer.enhanceFile { client = client, plan = PLAN, input = path, output = path,
+			output_format = { format = 'tiff' },
+			isCanceled = function() return #FakeIdentity.calls() >= 1 end,   -- clicked during step 1
+		}
+		assert.is_nil(ok)
+		assert.are.equal('Cancelled.', message)
+		assert.are.equal('cancelled', problem.kind)
+		assert.are.equal(1, #FakeIdentity.calls(), 'only the first step went out')
 		assert.are.equal(TIFF_MAGIC .. 'original', Scratch.read(path))
 		assert.are.same({ 'photo.tif' }, Scratch.list(dir))
 	end)

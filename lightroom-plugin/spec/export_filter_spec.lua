@@ -22,8 +22,11 @@ end
 local function runFilter(context)
 	package.loaded.AIEnhanceFilterProvider = nil
 	local provider = require 'AIEnhanceFilterProvider'
-	LrFunctionContext.callWithContext('export', function(functionContext)
-		provider.postProcessRenderedPhotos(functionContext, context)
+	-- Lightroom calls the filter in an async task of the export.
+	Lr.runTask(function()
+		LrFunctionContext.callWithContext('export', function(functionContext)
+			provider.postProcessRenderedPhotos(functionContext, context)
+		end)
 	end)
 	return context
 end
@@ -222,6 +225,38 @@ describe('AI Enhance export filter, against the real bridge #bridge', function()
 			assert.are.equal(ImageInfo.readAll(Env.fixture('photo8.jpg')), ImageInfo.readAll(dest .. '/' .. name))
 		end
 		assert.are.same({ 'J.jpg', 'K.jpg' }, Scratch.list(dest))
+	end)
+
+	it('cancel mid-export: the photo at the bridge finishes, the rest are never rendered or sent', function()
+		local photos = {}
+		for i = 1, 4 do photos[i] = photo('X' .. i .. '.cr2', { TIFF16 = Env.fixture('photo16.tif') }) end
+		local context = Lr.filterContext {
+			-- JPEG with the 16-bit render: each photo also passes through a temp file.
+			propertyTable = settings { LR_format = 'JPEG', LR_jpeg_quality = 0.9 }, destinationDir = dest,
+			photos = photos,
+		}
+		-- The user clicks the export's cancel while photo 2 is at the bridge.
+		local uploads = 0
+		Lr.onRequest = function(req)
+			if req.method == 'POST' then
+				uploads = uploads + 1
+				if uploads == 2 then context.exportProgress:cancel() end
+			end
+		end
+		runFilter(context)
+		assert.are.equal(2, uploads, 'photos 3 and 4 were never sent')
+		for i = 1, 2 do
+			assert.are.same({ success = true }, outcome(context, i))
+			local out = ImageInfo.read(dest .. '/X' .. i .. '.jpg')
+			assert.are.same({ 'jpeg', 128 }, { out.format, out.width })
+		end
+		for i = 3, 4 do
+			assert.is_nil(context.sources[i], 'photo ' .. i .. ' was not rendered')
+			-- Lightroom reports the renditions the filter never took as cancelled itself.
+			assert.is_nil(outcome(context, i))
+		end
+		-- No partial files: only the two finished JPEGs (after_each: nothing left in temp).
+		assert.are.same({ 'X1.jpg', 'X2.jpg' }, Scratch.list(dest))
 	end)
 
 	it('an export format AI Enhance cannot write fails each photo with what to change', function()

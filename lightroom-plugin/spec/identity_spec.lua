@@ -160,7 +160,7 @@ describe('the identity check #bridge', function()
 		assert.is_nil(raw:find(Env.token(), 1, true), 'the token never reached it')
 	end
 
-	it('the real bridge\'s proof is the one our own HMAC computes', function()
+	it('the real bridge\'s proof is the one our own HMAC computes', Lr.task(function()
 		local LrHttp = import 'LrHttp'
 		for _, nonce in ipairs({ string.rep('a', 16), string.rep('Zz-_', 32), Identity.newNonce() }) do
 			local body = assert(LrHttp.get(Env.url() .. '/v1/health?challenge=' .. nonce, {}, 10))
@@ -171,10 +171,10 @@ describe('the identity check #bridge', function()
 		local client = BridgeClient.new { url = Env.url(), token = Env.token() }
 		assert.are.equal('ok', assert(client:verifyIdentity()).status)
 		assert.is_true(client.verified)
-	end)
+	end))
 
 	for _, mode in ipairs({ 'no-proof', 'wrong-proof', 'other-token' }) do
-		it('an impostor (' .. mode .. ') gets no token and no photo; the message says what to do', function()
+		it('an impostor (' .. mode .. ') gets no token and no photo; the message says what to do', Lr.task(function()
 			local impostor = start(mode)
 			local client = BridgeClient.new { url = impostor.url, token = Env.token() }
 			local ok, problem = client:testConnection()
@@ -189,10 +189,10 @@ describe('the identity check #bridge', function()
 			assert.are.equal('impostor', upload.kind)
 			assert.is_nil(client:capabilities())
 			assertOnlyChallenged(impostor)
-		end)
+		end))
 	end
 
-	it('a relay to the REAL bridge on another port (same token) gets no token and no photo', function()
+	it('a relay to the REAL bridge on another port (same token) gets no token and no photo', Lr.task(function()
 		local relay = start('relay')
 		assert.are_not.equal(bridgePort(), relay.port)
 		-- The relay really reaches the bridge: it passes on the bridge's proof, for the bridge's port.
@@ -213,7 +213,7 @@ describe('the identity check #bridge', function()
 		assertOnlyChallenged(relay)
 		-- The same settings straight at the bridge's port pass: only the port gave the relay away.
 		assert(BridgeClient.new({ url = Env.url(), token = Env.token() }):checkAccess())
-	end)
+	end))
 
 	it('Test connection in Plug-in Manager reports an impostor', function()
 		local impostor = start('no-proof')
@@ -245,8 +245,10 @@ describe('the identity check #bridge', function()
 		}
 		package.loaded.AIEnhanceFilterProvider = nil
 		local provider = require 'AIEnhanceFilterProvider'
-		import('LrFunctionContext').callWithContext('export', function(fc)
-			provider.postProcessRenderedPhotos(fc, context)
+		Lr.runTask(function()
+			import('LrFunctionContext').callWithContext('export', function(fc)
+				provider.postProcessRenderedPhotos(fc, context)
+			end)
 		end)
 		for i = 1, 2 do
 			local done = context.renditionsToSatisfy[i].done
@@ -258,7 +260,7 @@ describe('the identity check #bridge', function()
 		assertOnlyChallenged(impostor)
 	end)
 
-	it('a bridge that quits and an impostor that takes its port: the next photo is not sent', function()
+	it('a bridge that quits and an impostor that takes its port: the next photo is not sent', Lr.task(function()
 		local bridge = start('crash') -- proves its identity with the spec token
 		local client = BridgeClient.new { url = bridge.url, token = Env.token() }
 		assert(client:checkAccess())
@@ -270,5 +272,5 @@ describe('the identity check #bridge', function()
 		assert.is_nil(bytes)
 		assert.are.equal('impostor', problem.kind)
 		assertOnlyChallenged(impostor)
-	end)
+	end))
 end)

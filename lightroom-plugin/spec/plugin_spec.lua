@@ -73,6 +73,33 @@ describe('the plug-in package', function()
 			props = (import 'LrBinding').makePropertyTable()
 		end)
 
+		it('says where the token is with the names the tray menu and the CLI really use', function()
+			-- The tray's menu items, read from the tray app itself.
+			local tray = Lr.readFile(Lr.PLUGIN_DIR .. '/../../bridge/tray/app.py')
+			local menu = {}
+			for title in tray:gmatch('item%("([^"]+)"') do menu[#menu + 1] = title end
+			assert.is_true(#menu > 3, 'menu items found in bridge/tray/app.py')
+			local cli = Lr.readFile(Lr.PLUGIN_DIR .. '/../../bridge/cli/serve.py')
+			assert.truthy(cli:find('add_parser("token"', 1, true), 'the CLI has a token command')
+
+			provider.startDialog(props)
+			local sections = provider.sectionsForTopOfDialog((import 'LrView').osFactory(), props)
+			local help
+			for _, text in ipairs(Views.ofKind(sections[1], 'static_text')) do
+				if type(text.title) == 'string' and text.title:match('^Token:') then help = text.title end
+			end
+			local client = require('BridgeClient').new {}
+			local texts = { help, client:describe { kind = 'noToken' }, client:describe { kind = 'http', status = 401 } }
+			for _, text in ipairs(texts) do
+				assert.truthy(text:find("'retouch-bridge token'", 1, true), text)
+				local named
+				for _, title in ipairs(menu) do
+					if text:find(title, 1, true) then named = title end
+				end
+				assert.are.equal('Copy pairing token', named, text)
+			end
+		end)
+
 		it('starts with the default URL and keeps what the user typed, cleaned', function()
 			provider.startDialog(props)
 			assert.are.equal('http://127.0.0.1:7847', props.bridgeUrl)

@@ -2,13 +2,19 @@
 
 Everything the plugin touches in Lightroom is faked here, thinly, and nowhere else:
   LrHttp            real HTTP over LuaSocket (socket.http + ltn12), Lightroom's return shapes
-  LrTasks           runs tasks at once (Lightroom runs them cooperatively)
+  LrTasks           tasks are coroutines run by a small scheduler, as Lightroom runs them:
+                    the calls that yield in Lightroom (LrHttp, waitForRender, LrTasks.sleep
+                    and yield, withWriteAccessDo, photo metadata reads) coroutine.yield here
+                    too, so a plain pcall around one fails the way it fails in Lightroom
+                    ("attempt to yield across metamethod/C-call boundary"); LrTasks.pcall is
+                    yield-safe. Calling one outside a task is an error, as in Lightroom.
   LrFileUtils, LrPathUtils   real files through lfs and os
   LrProgressScope, LrDialogs, LrPrefs, LrView, LrBinding, LrFunctionContext
   LrApplication     a fake catalog that records withWriteAccessDo and addPhoto
   LrExportSession   renders a photo by copying the fixture file registered for the
                     requested format, and records the export settings it was asked for
-  Lr.filterContext  a fake export-filter context whose renditions record renditionIsDone
+  Lr.filterContext  a fake export-filter context whose renditions record renditionIsDone;
+                    its exportProgress scope stands for the export's cancel button
 
 The state every spec inspects lives in the returned table `Lr` (Lr.reset() between specs).
 ]]
@@ -34,8 +40,100 @@ function Lr.reset()
 	Lr.progressScopes = {}
 	Lr.prefs = {}
 	Lr.tasks = 0
+	Lr.openPanelAnswer = nil  -- what LrDialogs.runOpenPanel answers: a list of paths, or nil (Cancel)
+	Lr.openPanels = {}
+	Lr.resetTasks()
 	Lr.sessions = {}          -- every LrExportSession created
 	Lr.catalog = Lr.newCatalog()
+end
+
+-- Tasks: coroutines and a scheduler ------------------------------------------------
+
+local function pack(...) return { n = select('#', ...), ... } end
+
+local TASK_YIELD = setmetatable({}, { __tostring = function() return 'a Lightroom task yield' end })
+local ready = {}   -- tasks waiting for their turn: { co = coroutine, name = string }
+local current      -- the task running now; nil on Lightroom's main thread
+
+function Lr.resetTasks() ready, current = {}, nil end
+
+-- What every yielding call in Lightroom does: give the other tasks a turn. A plain pcall
+-- between the task and this call makes coroutine.yield raise, as in Lightroom.
+local function hostYield(what)
+	if current == nil then
+		error(what .. ' can only be called from within an asynchronous task (LrTasks.startAsyncTask)', 3)
+	end
+	local answer = coroutine.yield(TASK_YIELD)
+	assert(answer == TASK_YIELD, 'a task was resumed by something other than the task scheduler')
+end
+
+-- Calls that yield in Lightroom when they run in a task, and are fine outside one.
+local function yieldIfInTask()
+	if current ~= nil then coroutine.yield(TASK_YIELD) end
+end
+
+-- Runs every ready task in turn until none is left (Lightroom's main loop, for the specs).
+local function runTasks()
+	while #ready > 0 do
+		local task = table.remove(ready, 1)
+		current = task
+		local result = pack(coroutine.resume(task.co, TASK_YIELD))
+		current = nil
+		if not result[1] then
+			ready = {}
+			local err = result[2]
+			if type(err) == 'string' then err = debug.traceback(task.co, err) end
+			error(err, 0)
+		end
+		if coroutine.status(task.co) ~= 'dead' then
+			assert(result[2] == TASK_YIELD, 'task ' .. tostring(task.name) .. ' yielded ' .. tostring(result[2])
+				.. ' outside Lightroom\'s own calls')
+			ready[#ready + 1] = task
+		end
+	end
+end
+
+local function startTask(fn, name)
+	Lr.tasks = Lr.tasks + 1
+	ready[#ready + 1] = { co = coroutine.create(function(first)
+		assert(first == TASK_YIELD)
+		return fn()
+	end), name = name }
+	-- From the main thread (a spec, a button action) the scheduler runs until every task has
+	-- ended, so the spec sees the outcome; from inside a task the new one waits its turn.
+	if current == nil then runTasks() end
+end
+
+-- Runs fn(...) as an async task to its end and returns what it returned (raising its error).
+function Lr.runTask(fn, ...)
+	assert(current == nil, 'Lr.runTask is for specs, on the main thread')
+	local args, results = pack(...), nil
+	startTask(function() results = pack(fn(unpack(args, 1, args.n))) end, 'Lr.runTask')
+	return unpack(results, 1, results.n)
+end
+
+-- `it('...', Lr.task(function() ... end))`: the spec body runs as an async task, as the
+-- plug-in's code runs in Lightroom. `local it = Lr.inTasks(it)` does it for a whole file.
+function Lr.task(fn)
+	return function(...) return Lr.runTask(fn, ...) end
+end
+
+function Lr.inTasks(it)
+	return function(name, fn) return it(name, Lr.task(fn)) end
+end
+
+-- LrTasks.pcall: a pcall that lets the function yield to the task scheduler (Lua 5.1's pcall
+-- cannot). The function runs in a coroutine of its own; its yields are passed outward.
+local function yieldSafePcall(fn, ...)
+	local args = pack(...)
+	local co = coroutine.create(function() return fn(unpack(args, 1, args.n)) end)
+	local resumeWith = pack()
+	while true do
+		local result = pack(coroutine.resume(co, unpack(resumeWith, 1, resumeWith.n)))
+		if not result[1] then return false, result[2] end
+		if coroutine.status(co) == 'dead' then return true, unpack(result, 2, result.n) end
+		resumeWith = pack(coroutine.yield(unpack(result, 2, result.n)))
+	end
 end
 
 -- Paths and files --------------------------------------------------------------
@@ -204,6 +302,7 @@ local function lrError(message)
 end
 
 local function request(method, url, body, headers, timeout)
+	hostYield('LrHttp.' .. (method == 'GET' and 'get' or 'post'))
 	local req = { method = method, url = url, headers = headerMap(headers), body = body, timeout = timeout }
 	Lr.requests[#Lr.requests + 1] = req
 	if Lr.onRequest then Lr.onRequest(req) end
@@ -263,15 +362,15 @@ end
 
 local LrTasks = {}
 
-function LrTasks.startAsyncTask(fn)
-	Lr.tasks = Lr.tasks + 1
-	fn()
-end
+function LrTasks.startAsyncTask(fn, name) startTask(fn, name) end
 
-function LrTasks.sleep(seconds) socket.sleep(seconds) end
-function LrTasks.yield() end
-function LrTasks.canYield() return true end
-LrTasks.pcall = pcall
+function LrTasks.sleep(seconds)
+	hostYield('LrTasks.sleep')
+	socket.sleep(seconds)
+end
+function LrTasks.yield() hostYield('LrTasks.yield') end
+function LrTasks.canYield() return current ~= nil end
+LrTasks.pcall = yieldSafePcall
 
 local LrFunctionContext = {}
 
@@ -285,18 +384,18 @@ end
 
 function LrFunctionContext.callWithContext(_, fn, ...)
 	local context = newContext()
-	local results = { pcall(fn, context, ...) }
-	local ok = table.remove(results, 1)
+	local results = pack(yieldSafePcall(fn, context, ...))
+	local ok = results[1]
 	if not ok then
-		for _, handler in ipairs(context.failure) do handler(false, results[1]) end
+		for _, handler in ipairs(context.failure) do handler(false, results[2]) end
 	end
-	for _, handler in ipairs(context.cleanup) do handler(ok, results[1]) end
-	if not ok then error(results[1], 0) end
-	return unpack(results)
+	for _, handler in ipairs(context.cleanup) do handler(ok, results[2]) end
+	if not ok then error(results[2], 0) end
+	return unpack(results, 2, results.n)
 end
 
 function LrFunctionContext.postAsyncTaskWithContext(name, fn)
-	LrTasks.startAsyncTask(function() LrFunctionContext.callWithContext(name, fn) end)
+	startTask(function() LrFunctionContext.callWithContext(name, fn) end, name)
 end
 
 local ProgressScope = {}
@@ -335,6 +434,12 @@ end
 function LrDialogs.presentModalDialog(args)
 	Lr.modalDialogs[#Lr.modalDialogs + 1] = args
 	return Lr.modalAnswer
+end
+
+-- Records what was asked; answers Lr.openPanelAnswer (a list of paths, or nil for Cancel).
+function LrDialogs.runOpenPanel(args)
+	Lr.openPanels[#Lr.openPanels + 1] = args
+	return Lr.openPanelAnswer
 end
 
 function LrDialogs.attachErrorDialogToFunctionContext() end
@@ -403,6 +508,7 @@ end
 -- Catalog metadata the user typed lives in photo.metadata (IPTC text, rating, label, ...)
 -- and photo.keywords; Lightroom refuses changes outside withWriteAccessDo.
 function Photo:getRawMetadata(key)
+	yieldIfInTask()
 	if key == 'path' then return self.path end
 	if key == 'fileFormat' then return self.fileFormat end
 	if key == 'isVirtualCopy' then return self.isVirtualCopy or false end
@@ -412,6 +518,7 @@ function Photo:getRawMetadata(key)
 end
 
 function Photo:getFormattedMetadata(key)
+	yieldIfInTask()
 	if key == 'fileName' then return LrPathUtils.leafName(self.path) end
 	if key == 'copyName' then return self.copyName end
 	return (self.metadata or {})[key]
@@ -437,9 +544,11 @@ function Lr.newCatalog()
 
 	function catalog:withWriteAccessDo(actionName, fn, timeoutParams)
 		assert(not self.inWrite, 'nested withWriteAccessDo')
+		-- Lightroom waits here for the catalog's write lock: the task yields.
+		hostYield('catalog:withWriteAccessDo')
 		self.writes[#self.writes + 1] = { actionName = actionName, timeoutParams = timeoutParams }
 		self.inWrite = true
-		local ok, err = pcall(fn, {})
+		local ok, err = yieldSafePcall(fn, {})
 		self.inWrite = false
 		if not ok then error(err, 0) end
 		return 'executed'
@@ -479,6 +588,7 @@ local Rendition = {}
 Rendition.__index = Rendition
 
 function Rendition:waitForRender()
+	hostYield('LrExportRendition:waitForRender')
 	if self.rendered ~= nil then return self.rendered, self.renderResult end
 	local photo = self.photo
 	if photo.renderFails then
@@ -563,12 +673,15 @@ function Lr.filterContext(args)
 			LrPathUtils.leafName(LrPathUtils.removeExtension(photo.path)) .. '.' .. ext)
 		toSatisfy[i] = newRendition(photo, settings, path)
 	end
-	local context = { propertyTable = args.propertyTable, renditionsToSatisfy = toSatisfy, sources = {} }
+	-- exportProgress: the export's own progress scope; a spec cancels it as the user would.
+	local context = { propertyTable = args.propertyTable, renditionsToSatisfy = toSatisfy, sources = {},
+		exportProgress = LrProgressScope { title = 'Exporting ' .. #toSatisfy .. ' photos' } }
 
 	function context:renditions(params)
 		params = params or {}
 		local i = 0
 		return function()
+			if params.stopIfCanceled and self.exportProgress:isCanceled() then return nil end
 			i = i + 1
 			local target = toSatisfy[i]
 			if not target then return nil end
