@@ -32,6 +32,38 @@ JOB_FORM = {
     },
 }
 
+PSD_FORM = {
+    "type": "object",
+    "required": ["psd", "op"],
+    "properties": {
+        "psd": {"type": "string", "format": "binary", "description": "the PSD or PSB file"},
+        "op": {"type": "string", "description": "operation name"},
+        "params": {"type": "string", "description": "JSON object of parameters"},
+        "layer": {"type": "string", "description": "source layer: a name, a Group/Layer path, #N or id:N"},
+        "composite": {"type": "string", "enum": ["1", "true", "yes", "0", "false", "no"],
+                      "description": "1: work on the merged image instead of a layer"},
+        "mask": {"type": "string", "format": "binary", "description": "grey selection mask"},
+        "mask_raw": {"type": "string", "description": 'JSON {"width","height","depth"}'},
+        "mask_from_layer": {"type": "string", "description": "use this layer's mask as selection"},
+        "priority": {"type": "string", "enum": ["interactive", "batch"]},
+    },
+}
+
+RECIPE_FORM = {
+    "type": "object",
+    "required": ["recipe", "image"],
+    "properties": {
+        "recipe": {"type": "string", "description": "the recipe, TOML or JSON"},
+        "image": {"type": "string", "format": "binary",
+                  "description": "PNG, TIFF, JPEG or WebP bytes, or raw pixels with 'raw'"},
+        "raw": {"type": "string", "description": 'JSON {"width","height","channels","depth"}'},
+        "icc": {"type": "string", "format": "binary", "description": "ICC profile bytes"},
+        "reference": {"type": "string", "format": "binary",
+                      "description": "reference image for steps whose file parameter is @reference"},
+        "priority": {"type": "string", "enum": ["interactive", "batch"]},
+    },
+}
+
 PIXELS = {
     "description": "pixels; layout in X-Width, X-Height, X-Channels, X-Depth, X-Bounds, X-Extent",
     "content": {mime: {"schema": {"type": "string", "format": "binary"}}
@@ -73,6 +105,9 @@ def _request_body(path: str) -> dict[str, Any] | None:
             "multipart/form-data": {"schema": JOB_FORM},
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         }}
+    forms = {"/v1/psd/apply": PSD_FORM, "/v1/recipes/run": RECIPE_FORM}
+    if path in forms:
+        return {"required": True, "content": {"multipart/form-data": {"schema": forms[path]}}}
     return None
 
 

@@ -64,11 +64,16 @@ class ServerState:
         return states
 
     async def device_info(self) -> dict[str, Any]:
-        if self._device is None:
-            from bridge.device import device_info
+        """The device as torch sees it once torch is loaded (an op needed it); before
+        that, what is known without importing it (`probed: false`)."""
+        from bridge.device import device_facts, device_info, torch_loaded
 
+        if self._device is not None and self._device.get("probed"):
+            return self._device
+        probe = device_info if torch_loaded() else device_facts
+        if self._device is None or probe is device_info:
             loop = asyncio.get_running_loop()
-            self._device = await loop.run_in_executor(None, device_info, self.settings.device)
+            self._device = await loop.run_in_executor(None, probe, self.settings.device)
         return self._device
 
     async def start_pull(self, model_id: str) -> dict[str, Any]:

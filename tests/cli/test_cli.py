@@ -86,16 +86,24 @@ def test_info_and_ops(tmp_path):
 
 
 def test_serve_does_not_import_torch(tmp_path):
-    """Start-up stays light: the server process has no torch loaded after serving requests."""
+    """Start-up stays light: the server process has no torch loaded after serving requests,
+    the capabilities and system pages the panel and dashboard ask for first included."""
     from tests.support.server import running_bridge
 
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        pytest.skip("needs /proc")
     with running_bridge(tmp_path) as b:
         assert b.get("/v1/health", token=False).status == 200
         assert b.get("/v1/jobs").status == 200
-        maps = Path(f"/proc/{b.proc.pid}/maps")
-        if not maps.exists():
-            pytest.skip("needs /proc")
-        assert "libtorch" not in maps.read_text()
+        caps = b.get("/v1/capabilities")
+        system = b.get("/v1/system")
+        assert caps.status == 200 and system.status == 200
+        assert "libtorch" not in Path(f"/proc/{b.proc.pid}/maps").read_text()
+        # The device is still reported, honestly marked as not confirmed by torch.
+        for device in (caps.json()["device"], system.json()["device"]):
+            assert device["kind"] in ("cpu", "cuda", "mps") and device["probed"] is False
+            assert device["torch"] and device["memory"]["total"] > 0
 
 
 def test_second_server_on_same_port_says_so(tmp_path):
