@@ -24,7 +24,7 @@ H, W = 48, 64
 
 def _opaque(pixels: np.ndarray) -> np.ndarray:
     top = 255 if pixels.dtype == np.uint8 else 65535
-    alpha = np.full(pixels.shape[:2] + (1,), top, pixels.dtype)
+    alpha = np.full((*pixels.shape[:2], 1), top, pixels.dtype)
     return np.concatenate([pixels, alpha], axis=2)
 
 
