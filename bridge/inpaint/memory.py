@@ -57,6 +57,20 @@ def configured_device(ctx: Any = None) -> str:
     return pick_device(settings.device)
 
 
+def configured_budget_mb(ctx: Any = None) -> int:
+    """The memory budget the settings set (RB_MEMORY_BUDGET_MB; 0: none), from the same
+    place as configured_device: the job's model manager, else the environment / config."""
+    settings = None
+    if ctx is not None and ctx.has_models:
+        with contextlib.suppress(ImportError):
+            settings = getattr(ctx.models, "settings", None)
+    if settings is None:
+        from bridge.config import load_settings
+
+        settings = load_settings()
+    return int(getattr(settings, "memory_budget_mb", 0) or 0)
+
+
 def release(device: str) -> None:
     """Give cached device memory back after an out-of-memory error, before a retry."""
     import gc

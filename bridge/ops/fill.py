@@ -64,7 +64,7 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
     # Memory-aware working size: the model's native budget, unless memory is short,
     # in which case the memory savers (VAE tiling) come on and the cap is re-planned.
     side = params["working_size"] or loader.NATIVE_SIDE[src.family]
-    budget_mb = int(getattr(getattr(ctx.models, "settings", None), "memory_budget_mb", 0) or 0)
+    budget_mb = memory.configured_budget_mb(ctx)
     cap = memory.pixel_cap(device, loaded.bytes_per_pixel(saving=False), budget_mb)
     saving = cap is not None and side * side > cap
     if saving:

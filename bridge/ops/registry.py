@@ -48,18 +48,21 @@ def get_operation(name: str) -> Operation:
     return ops[name]
 
 
-def prepare(op: Operation, image: Image, mask: Mask | None, params: Any,
-            models: Any = None) -> dict[str, Any]:
+def prepare(op: Operation, image: Image | None, mask: Mask | None, params: Any,
+            models: Any = None, *, selection_later: bool = False) -> dict[str, Any]:
     """Check the inputs against what the operation declares; returns validated params.
 
     With a model manager, the operation's own early checks run too.
+    `selection_later`: the selection is not known yet (a PSD job's mask layer, read
+    when the job runs), so only its presence counts as given now.
     """
     values = op.params.validate(params)
     if models is not None and "model" not in (params or {}):
         _apply_default_model(op, values, models)
-    if op.mask == "none" and mask is not None:
+    given = mask is not None or selection_later
+    if op.mask == "none" and given:
         raise InvalidInput(f"operation '{op.name}' takes no mask")
-    if op.mask == "required" and (mask is None or mask.is_empty):
+    if op.mask == "required" and not selection_later and (mask is None or mask.is_empty):
         raise InvalidInput(
             f"operation '{op.name}' needs a selection: the mask is "
             + ("missing" if mask is None else "empty (nothing selected)")

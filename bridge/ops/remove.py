@@ -88,12 +88,17 @@ def _engine(params: dict[str, Any], ctx: OpContext) -> tuple[Any, dict[str, Any]
                  f"(lower quality on large areas). To get LaMa: {hint}")
         engine = engines.OpenCVInpainter(params["opencv_method"], WorkingSize(side, upscale=False))
         return engine, {"fallback_reason": missing.message}
-    cap = memory.pixel_cap(device, engines.LAMA_BYTES_PER_PIXEL)
+    cap = memory.pixel_cap(device, engines.LAMA_BYTES_PER_PIXEL, memory.configured_budget_mb(ctx))
     working = WorkingSize(side, upscale=False, max_pixels=cap)
     return engines.LamaInpainter(descriptor, device, working), {"model": model, "device": device}
 
 
 def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext) -> OpResult:
+    from dataclasses import replace
+
+    from bridge.errors import is_out_of_memory
+    from bridge.inpaint import memory
+    from bridge.inpaint.engines import LamaInpainter
     from bridge.inpaint.pipeline import (
         SelectionSettings,
         describe_plan,
@@ -108,8 +113,22 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
     grow = params["grow"] if params["grow"] is not None else auto_grow(selection.bounds, 0.02)
     settings = SelectionSettings(context=params["context"], grow=grow, feather=params["feather"],
                                  color_match=params["color_match"])
-    layers, plan = follow_selection(image, selection, engine, settings, ctx.sub(0.1, 1.0),
-                                    names=["removed"], op="remove")
+    try:
+        layers, plan = follow_selection(image, selection, engine, settings, ctx.sub(0.1, 1.0),
+                                        names=["removed"], op="remove")
+    except Exception as e:
+        if not (isinstance(engine, LamaInpainter) and is_out_of_memory(e)):
+            raise
+        # As fill does: the per-pixel estimate is a guess and other programs share the
+        # GPU, so one retry at a quarter of the working pixels before giving up.
+        del e
+        memory.release(engine.device)
+        smaller = max(256 * 256, engine.working.budget // 4)
+        ctx.warn(f"ran out of memory on {engine.device} at {engine.working.budget} working "
+                 f"pixels; retried with {smaller}")
+        engine = replace(engine, working=replace(engine.working, max_pixels=smaller))
+        layers, plan = follow_selection(image, selection, engine, settings, ctx.sub(0.1, 1.0),
+                                        names=["removed"], op="remove")
     metadata = {"engine": engine.name, **info, **describe_plan(plan), "grow": grow}
     return OpResult(layers, image.extent, metadata)
 

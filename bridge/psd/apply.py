@@ -20,7 +20,7 @@ from bridge.imaging.geometry import Bounds, Extent
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
 from bridge.ops.base import OpContext, Operation, OpResult
-from bridge.ops.registry import get_operation, run_operation
+from bridge.ops.registry import get_operation, prepare, run_operation
 from bridge.psd import files, layers, pixels, preview, writer
 from bridge.psd.document import PSD_MAX_SIDE, Document, check_merged_bytes, open_document
 from bridge.psd.naming import layer_name
@@ -117,7 +117,9 @@ def apply_to_psd(
     ctx = ctx or OpContext()
     _check_request(src, dst, layer, composite, mask, mask_from_layer, in_place)
     operation = get_operation(op)
-    values = operation.params.validate(params)
+    # Early, so a bad parameter fails before the PSD is read. The values used come from
+    # `prepare` below, with the raw params: that is where the user's [default_models] apply.
+    operation.params.validate(params)
     if operation.mask == "none" and (mask is not None or mask_from_layer is not None):
         raise InvalidInput(f"operation '{op}' takes no mask")
     if in_place and operation.resizes:
@@ -153,6 +155,7 @@ def apply_to_psd(
                 f"lies outside the source ({source}, {source_bounds})")
             raise InvalidInput(f"the selection ({selection_label}) {where}")
 
+    values = prepare(operation, image, local, params, ctx.models)
     ctx.progress(0.1, f"running {op}")
     result = run_operation(op, image, local, values, ctx.sub(0.1, 0.85))
     ctx.check_cancelled()
@@ -334,10 +337,21 @@ def _geometry(operation: Operation, result: OpResult, doc: Document, input_exten
 
 def _prepare(operation: Operation, values: dict[str, Any], result: OpResult, doc: Document,
              offset: tuple[int, int], warnings: list[str]) -> list[writer.PreparedLayer]:
-    base = layer_name(operation, values)
+    # Named after what was used, so a layer's name is enough to make it again: the model
+    # "auto" chose, and the seed each layer was made with (a random one when none was
+    # asked for; seed + i for variation i).
+    used = dict(values)
+    if isinstance(result.metadata.get("model"), str):
+        used["model"] = result.metadata["model"]
+    base = layer_name(operation, used)
+    seeds = result.metadata.get("seeds")
+    seeded = isinstance(seeds, list) and len(seeds) == len(result.layers)
     prepared = []
     for i, la in enumerate(result.layers):
-        name = base if i == 0 else f"{base} – {la.name}"[: 255]
+        if seeded:
+            name = layer_name(operation, {**used, "seed": seeds[i]})
+        else:
+            name = base if i == 0 else f"{base} – {la.name}"[: 255]
         if la.bounds.is_empty:
             warnings.append(f"result layer '{la.name}' is empty and was not added")
             continue

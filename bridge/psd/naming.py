@@ -7,6 +7,7 @@ parameters that differ from the defaults.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,6 +34,19 @@ def _quoted(text: Any) -> str:
     return f'"{text}"'
 
 
+def _model(params: Mapping[str, Any]) -> str:
+    """A registry id as it is; a model file by its file name (its folder says nothing)."""
+    from bridge.inpaint.sources import looks_like_path
+
+    model = params.get("model")
+    if not model:
+        return ""
+    text = str(model)
+    if looks_like_path(text):
+        text = re.split(r"[\\/]", text.rstrip("\\/"))[-1] or text
+    return f" {text}"
+
+
 def _seed(params: Mapping[str, Any]) -> str:
     seed = params.get("seed")
     return f" seed {seed}" if seed is not None else ""
@@ -48,20 +62,17 @@ def _remove(params: Mapping[str, Any]) -> str:
 
 
 def _upscale(params: Mapping[str, Any]) -> str:
-    model = params.get("model")
-    return f"Upscale {_number(params.get('scale', 2))}×" + (f" {model}" if model else "")
+    return f"Upscale {_number(params.get('scale', 2))}×" + _model(params)
 
 
 def _restore_faces(params: Mapping[str, Any]) -> str:
-    model = params.get("model")
     strength = params.get("strength", params.get("fidelity"))
-    return ("Restore Faces" + (f" {model}" if model else "")
+    return ("Restore Faces" + _model(params)
             + (f" {_number(strength)}" if strength is not None else ""))
 
 
 def _remove_background(params: Mapping[str, Any]) -> str:
-    model = params.get("model")
-    return "Remove Background" + (f" {model}" if model else "")
+    return "Remove Background" + _model(params)
 
 
 NAMERS: dict[str, Namer] = {

@@ -13,7 +13,7 @@ from bridge.errors import InvalidInput, InvalidParams
 from bridge.imaging.formats import check_size
 from bridge.imaging.geometry import Extent
 from bridge.ops.base import OpContext
-from bridge.ops.registry import get_operation
+from bridge.ops.registry import get_operation, prepare
 from bridge.server import transport
 from bridge.server.jobs import FileResult, Job
 from bridge.server.scratch import Scratch
@@ -43,8 +43,9 @@ async def psd_apply(request: web.Request) -> web.Response:
         # A small upload can claim a huge, well-compressed document: refuse it now.
         check_size(Extent(header.width, header.height), st.settings.max_pixels, "PSD document")
         check_merged_bytes(header, st.settings.max_pixels, "PSD document")
-        job = _make_job(form, src, folder, Extent(header.width, header.height),
-                        st.settings.max_pixels)
+        manager = await loop.run_in_executor(None, st.manager)
+        job = _make_job(form, src, folder, Extent(header.width, header.height), manager,
+                        psb=header.version == 2)
         if job.priority not in ("interactive", "batch"):
             raise InvalidParams("priority must be 'interactive' or 'batch'")
         st.queue.submit(job)
@@ -54,8 +55,10 @@ async def psd_apply(request: web.Request) -> web.Response:
     return web.json_response({"id": job.id, "state": job.state}, status=202, dumps=dumps)
 
 
-def _make_job(form: transport.Form, src: Path, folder: Path, extent: Extent,
-              max_pixels: int) -> Job:
+def _make_job(form: transport.Form, src: Path, folder: Path, extent: Extent, manager: Any,
+              *, psb: bool) -> Job:
+    """The job, after the checks /v1/jobs makes at submission (parameters, the selection an
+    operation needs, its models: 400 or 409 now rather than a job that fails later)."""
     from bridge.imaging.codecs import decode_mask
     from bridge.psd.apply import apply_to_psd
 
@@ -64,7 +67,9 @@ def _make_job(form: transport.Form, src: Path, folder: Path, extent: Extent,
     if not op_name:
         raise InvalidInput("name the operation in the 'op' part")
     op = get_operation(op_name)
-    params: dict[str, Any] = op.params.validate(transport.json_part("params", texts.get("params")))
+    # Raw: the job's apply_to_psd fills in defaults (the user's default models among them).
+    params: dict[str, Any] = transport.json_part("params", texts.get("params")) or {}
+    op.params.validate(params)
     layer = texts.get("layer") or None
     composite = (texts.get("composite") or "").lower() in ("1", "true", "yes")
     if layer is None and not composite:
@@ -76,7 +81,10 @@ def _make_job(form: transport.Form, src: Path, folder: Path, extent: Extent,
         raw = transport.json_part("mask_raw", texts.get("mask_raw"))
         mask = decode_mask(form.blobs["mask"], extent, raw=raw)
     mask_from_layer = texts.get("mask_from_layer") or None
-    dst = folder / "output.psd"
+    if mask is not None and mask_from_layer is not None:
+        raise InvalidInput("give one selection: a 'mask' or a 'mask_from_layer', not both")
+    prepare(op, None, mask, params, manager, selection_later=mask_from_layer is not None)
+    dst = folder / ("output.psb" if psb else "output.psd")
 
     def work(ctx: OpContext) -> FileResult:
         report = apply_to_psd(src, dst, op_name, layer=layer, composite=composite, mask=mask,

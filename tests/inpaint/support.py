@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from bridge.imaging.composite import paste_masked
+from bridge.imaging.geometry import Bounds, Extent
 from bridge.imaging.mask import Mask
 from bridge.ops.base import Layer
 
@@ -80,3 +82,27 @@ def coverage_of(layer: Layer, height: int, width: int) -> np.ndarray:
 
     assert layer.mask is not None
     return Mask(layer.bounds, layer.mask).to_full(Extent(width, height))
+
+
+def assert_exact_outside_the_feather(pixels: np.ndarray, layer: Layer, selection: Bounds,
+                                     grow: int, feather: float | None = None) -> None:
+    """The checks that do not go through paste_masked (which never writes where the mask is 0,
+    so a composite alone cannot fail): the returned layer's own pixels outside its mask are the
+    document's bits, and its mask covers nothing past the grown selection plus the feather."""
+    from bridge.inpaint.region import auto_feather
+
+    assert layer.mask is not None
+    crop = pixels[layer.bounds.slices]
+    hidden = layer.mask == 0
+    assert hidden.any()
+    assert np.array_equal(layer.image.pixels[hidden], crop[hidden])
+    height, width = pixels.shape[:2]
+    extent = Extent(width, height)
+    if feather is None:
+        feather = auto_feather(selection.pad(grow).clamp(extent))
+    # Mask.feathered: a dilation of ceil(r), then a Gaussian of sigma r/2 cut at 3 sigma.
+    reach = grow + math.ceil(feather) + math.ceil(3 * max(feather / 2, 0.5))
+    allowed = np.zeros((height, width), bool)
+    allowed[selection.pad(reach).clamp(extent).slices] = True
+    cover = coverage_of(layer, height, width)
+    assert not cover[~allowed].any(), "the layer mask reaches past the feather"

@@ -295,3 +295,27 @@ def test_the_device_is_the_job_managers_not_the_environments(
     ctx = OpContext(models=ModelManager(load_settings(device="cpu")))
     result = _fill(Image(photo_like(200, 240)), Mask.rectangle(Bounds(60, 50, 60, 50)), sd15, ctx)
     assert result.metadata["device"] == "cpu"
+
+
+PARAM_IMAGE = Image(photo_like(96, 96, seed=4))
+PARAM_SELECTION = Mask.rectangle(Bounds(32, 32, 32, 32))
+PARAM_BASE = {"prompt": "the sky", "negative_prompt": "", "guidance": 7.5, "strength": 1.0,
+              "color_match": True, "working_size": 64, "scheduler": "euler"}
+
+
+@pytest.fixture(scope="module")
+def param_baseline(sd15: Path):
+    return _fill(PARAM_IMAGE, PARAM_SELECTION, sd15, **PARAM_BASE).primary
+
+
+@pytest.mark.parametrize("change", [
+    {"prompt": "red sky"}, {"negative_prompt": "the red"}, {"guidance": 1.5},
+    {"strength": 0.5}, {"color_match": False},
+])
+def test_each_parameter_changes_the_fill(sd15: Path, param_baseline, change: dict) -> None:
+    """Same seed, one parameter changed: a different fill (a parameter that did nothing would
+    give the same pixels). Tiny size and two steps keep each run short."""
+    after = _fill(PARAM_IMAGE, PARAM_SELECTION, sd15, **{**PARAM_BASE, **change}).primary
+    assert param_baseline.bounds == after.bounds
+    inside = param_baseline.mask == 255
+    assert not np.array_equal(param_baseline.image.pixels[inside], after.image.pixels[inside])

@@ -11,7 +11,13 @@ from bridge.imaging.geometry import Bounds
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
 from bridge.ops.registry import run_operation
-from tests.inpaint.support import block_network, cached_model, composite, coverage_of
+from tests.inpaint.support import (
+    assert_exact_outside_the_feather,
+    block_network,
+    cached_model,
+    composite,
+    coverage_of,
+)
 from tests.inpaint.tiny import build_sdxl_inpaint, photo_like
 
 
@@ -38,5 +44,7 @@ def test_sdxl_fill_on_a_16_bit_document(sdxl: Path, no_network: list) -> None:
         shown = composite(pixels, layer)
         cover = coverage_of(layer, 900, 1200)
         assert np.array_equal(shown[cover == 0], pixels[cover == 0])
+        assert_exact_outside_the_feather(pixels, layer, sel.bounds, result.metadata["grow"])
+        assert np.array_equal(layer.image.pixels[:, :, 3], pixels[layer.bounds.slices][:, :, 3])
         assert (shown[cover == 255][:, :3] != pixels[cover == 255][:, :3]).mean() > 0.5
     assert no_network == []

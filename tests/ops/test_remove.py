@@ -13,7 +13,13 @@ from bridge.imaging.geometry import Bounds
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
 from bridge.ops.registry import run_operation
-from tests.inpaint.support import block_network, cached_model, composite, coverage_of
+from tests.inpaint.support import (
+    assert_exact_outside_the_feather,
+    block_network,
+    cached_model,
+    composite,
+    coverage_of,
+)
 from tests.inpaint.tiny import photo_like, write_tiny_lama
 
 
@@ -41,6 +47,7 @@ def test_lama_on_a_large_document_exact_outside(lama: Path, depth: int, no_netwo
     shown = composite(pixels, layer)
     cover = coverage_of(layer, 3000, 4000)
     assert np.array_equal(shown[cover == 0], pixels[cover == 0])
+    assert_exact_outside_the_feather(pixels, layer, sel.bounds, result.metadata["grow"])
     assert (shown[cover == 255] != pixels[cover == 255]).mean() > 0.5
     assert no_network == []
 
@@ -112,3 +119,62 @@ def test_big_lama_through_the_model_manager(lama: Path, no_network: list) -> Non
         run_operation("remove", Image(pixels), Mask.rectangle(Bounds(150, 100, 60, 40)),
                       {"model": "u2net"})
     assert no_network == []
+
+
+def test_the_memory_budget_setting_caps_lamas_working_size(
+        lama: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RB_MEMORY_BUDGET_MB binds remove as it binds fill: 1 MB plans the 256x256 floor, not
+    the 1024 budget the request asks for; the job's own manager's settings are the source."""
+    from bridge.config import load_settings
+    from bridge.models.manager import ModelManager
+    from bridge.ops.base import OpContext
+
+    monkeypatch.setenv("RB_MEMORY_BUDGET_MB", "1")
+    ctx = OpContext(models=ModelManager(load_settings()))
+    monkeypatch.delenv("RB_MEMORY_BUDGET_MB")  # from the job's manager, not the environment
+    pixels = photo_like(400, 500)
+    result = run_operation("remove", Image(pixels), Mask.rectangle(Bounds(170, 130, 180, 150)),
+                           {"model": str(lama), "working_size": 1024}, ctx)
+    w, h = result.metadata["working_size"]
+    assert result.metadata["engine"] == "lama" and w * h <= 256 * 256
+    assert result.primary.bounds.extent.pixels > 256 * 256  # the crop alone would have been more
+
+
+def test_out_of_memory_in_lama_retries_once_at_a_quarter_of_the_pixels(
+        lama: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from bridge.inpaint import engines, memory
+    from bridge.ops.base import OpContext
+
+    real_fill = engines.LamaInpainter.fill
+    budgets: list[int] = []
+
+    def short_of_memory_once(self, rgb, hole, ctx):
+        budgets.append(self.working.budget)
+        assert rgb.shape[0] * rgb.shape[1] <= self.working.budget
+        if len(budgets) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_fill(self, rgb, hole, ctx)
+
+    monkeypatch.setattr(engines.LamaInpainter, "fill", short_of_memory_once)
+    monkeypatch.setattr(memory, "pixel_cap", lambda device, per_pixel, budget_mb=0: None)
+    pixels = photo_like(200, 250)
+    selection = Mask.rectangle(Bounds(90, 70, 60, 50))  # a small crop: both runs are cheap
+    ctx = OpContext()
+    result = run_operation("remove", Image(pixels), selection,
+                           {"model": str(lama), "working_size": 1024}, ctx)
+    assert budgets == [1024 * 1024, 1024 * 1024 // 4]
+    assert result.metadata["engine"] == "lama"
+    assert any("ran out of memory" in w for w in ctx.warnings)
+    shown = composite(pixels, result.primary)
+    cover = coverage_of(result.primary, 200, 250)
+    assert np.array_equal(shown[cover == 0], pixels[cover == 0])
+
+    budgets.clear()  # a model that keeps running out fails as out-of-memory, after one retry
+    monkeypatch.setattr(engines.LamaInpainter, "fill", lambda self, rgb, hole, ctx: (
+        budgets.append(self.working.budget),
+        (_ for _ in ()).throw(torch.OutOfMemoryError("oom")))[1])
+    with pytest.raises(torch.OutOfMemoryError):
+        run_operation("remove", Image(pixels), selection, {"model": str(lama), "working_size": 512})
+    assert budgets == [512 * 512, 256 * 256]

@@ -69,6 +69,15 @@ def without(shot: list[dict[str, Any]], paths: set[str]) -> list[dict[str, Any]]
     return [s for s in shot if s["path"] not in paths]
 
 
+def assert_originals_intact(before: Path, after: Path, added: set[str]) -> None:
+    """Every layer of `before` is in `after` as it was; `added` are the new paths."""
+    old, new = snapshot(before), snapshot(after)
+    kept = without(new, added)
+    assert [s["path"] for s in kept] == [s["path"] for s in old]
+    for a, b in zip(old, kept, strict=True):
+        assert a == b, a["path"]
+
+
 def resources(path: Path) -> dict[int, bytes]:
     psd = PSDImage.open(path)
     out = {}

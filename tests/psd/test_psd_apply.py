@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from psd_testkit import (
+    assert_originals_intact,
     build_psd,
     copy_sample,
     find,
@@ -23,8 +24,6 @@ from psd_testkit import (
     resources,
     sections,
     sha_file,
-    snapshot,
-    without,
 )
 from psd_tools import PSDImage
 
@@ -37,14 +36,6 @@ from bridge.psd.document import open_document
 from bridge.psd.writer import GROUP_NAME
 
 SEED_RESOURCE = 1044  # Photoshop's layer id seed: the one resource that moves with new layers
-
-
-def assert_originals_intact(before: Path, after: Path, added: set[str]) -> None:
-    old, new = snapshot(before), snapshot(after)
-    kept = without(new, added)
-    assert [s["path"] for s in kept] == [s["path"] for s in old]
-    for a, b in zip(old, kept, strict=True):
-        assert a == b, a["path"]
 
 
 def assert_resources_intact(before: Path, after: Path) -> None:

@@ -188,3 +188,27 @@ def test_psd_over_2_gb_is_refused(shared_samples: Path, tmp_path: Path,
     src = copy_sample(shared_samples, "hopper.psd", tmp_path)
     error = refuse(src, TooLarge, "over the PSD format's 2 GB", layer="Background")
     assert "PSB" in error.message
+
+
+@pytest.mark.parametrize("psb", [False, True])
+def test_a_result_the_format_cannot_hold_is_a_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, psb: bool) -> None:
+    """psd-tools packs sizes and offsets with struct: a value past the format's fields
+    fails there. That must be TooLarge naming the format, not a struct.error, and leave
+    the folder as it was (no output, no temporary file)."""
+    from psd_tools.psd import PSD
+
+    def overflowing(self, fp, *args, **kwargs):
+        fp.write(b"8BPS partial")  # some bytes reached the temporary file first
+        raise struct.error("'I' format requires 0 <= number <= 4294967295")
+
+    rng = np.random.default_rng(2)
+    name = "d.psb" if psb else "d.psd"
+    src = build_psd(tmp_path / name, psb=psb,
+                    layers=[("a", random_layer(rng, 8, 8, 3, 8), 0, 0)])
+    monkeypatch.setattr(PSD, "write", overflowing)
+    kind = "PSB" if psb else "PSD"
+    error = refuse(src, TooLarge, f"does not fit the {kind} format", layer="a",
+                   out=tmp_path / f"out.{name.split('.')[1]}")
+    assert error.status == 413 and "4294967295" in error.message
+    assert isinstance(error.__cause__, struct.error)

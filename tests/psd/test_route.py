@@ -70,12 +70,29 @@ def _check_bad_requests(bridge_server, tmp_path):
         ({"op": "nope", "composite": "1"}, data, 404),
         ({"op": "upscale", "composite": "1", "params": '{"scale": 99}'}, data, 400),
         ({"op": "passthrough", "composite": "1", "mask": png_bytes(
-            __import__("numpy").zeros((5, 5), "uint8"))}, data, 400),
+            np.zeros((5, 5), np.uint8))}, data, 400),
+    ]
+    selection = np.zeros((32, 32), np.uint8)
+    selection[8:20, 10:24] = 255
+    mask = png_bytes(selection)
+    # Checked at submission as /v1/jobs checks them, not in a job that fails later:
+    cases += [
+        ({"op": "fill", "composite": "1"}, data, 400),  # a masked op without a selection
+        ({"op": "remove", "composite": "1", "mask": png_bytes(np.zeros((32, 32), np.uint8))},
+         data, 400),  # an empty selection
+        ({"op": "fill", "composite": "1", "mask": mask}, data, 409),  # its model: not installed
+        ({"op": "fill", "composite": "1", "mask_from_layer": "Layer 1"}, data, 409),
+        ({"op": "remove", "composite": "1", "mask": mask, "params": '{"fallback": false}'},
+         data, 409),
+        ({"op": "remove", "composite": "1", "mask": mask, "mask_from_layer": "x"}, data, 400),
+        ({"op": "upscale", "composite": "1", "mask_from_layer": "x"}, data, 400),  # takes none
     ]
     for fields, psd, status in cases:
         r = _post(bridge_server, psd, **fields)
         assert r.status == status, (fields, r.status, r.body)
         assert r.json()["error"]["message"]
+        if status == 409:
+            assert r.error_code == "model_missing" and r.json()["error"]["details"]["model"]
     r = _post(bridge_server, data, op="passthrough", layer="no such layer")
     status = bridge_server.wait(r.json()["id"])
     assert status["state"] == "failed"
@@ -85,3 +102,74 @@ def _check_bad_requests(bridge_server, tmp_path):
     ok = _post(bridge_server, data, op="passthrough", composite="1")
     assert bridge_server.wait(ok.json()["id"])["state"] == "done"
     assert len(list(jobs_dir.iterdir())) == 1  # kept while its result lives
+
+
+async def _events_of(bridge, submit) -> tuple[str, list[dict]]:
+    """Every event of the job `submit()` starts, from subscription to its end."""
+    import asyncio
+
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+            f"{bridge.url}/v1/events?token={bridge.token}") as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"
+        job_id = await asyncio.get_running_loop().run_in_executor(None, submit)
+        await ws.send_str(json.dumps({"type": "subscribe", "jobs": [job_id]}))
+        events = []
+        async with asyncio.timeout(60):
+            while not events or events[-1]["type"] not in ("done", "failed", "cancelled"):
+                event = await ws.receive_json()
+                if event.get("job") == job_id:
+                    events.append(event)
+        return job_id, events
+
+
+def test_remove_with_a_valid_mask_reports_progress(bridge_server, tmp_path):
+    import asyncio
+
+    from psd_testkit import find, layer_array
+
+    src = tmp_path / "doc.psd"
+    rng = np.random.default_rng(8)
+    # Big enough that the job lasts past the hub's progress coalescing (50 ms).
+    photo = random_layer(rng, 600, 800, 3, 8)
+    photo[..., 3] = 255
+    build_psd(src, size=(800, 600), layers=[("Photo", photo, 0, 0)])
+    selection = np.zeros((600, 800), np.uint8)
+    selection[10:30, 20:44] = 255
+
+    def submit() -> str:
+        r = _post(bridge_server, src.read_bytes(), op="remove", layer="Photo",
+                  mask=png_bytes(selection), params=json.dumps({"model": "opencv"}))
+        assert r.status == 202, r.body
+        return r.json()["id"]
+
+    job_id, events = asyncio.run(_events_of(bridge_server, submit))
+    assert events[-1]["type"] == "done", events
+    progress = [e for e in events if e["type"] == "progress"]
+    fractions = [e["progress"] for e in progress]
+    assert len(set(fractions)) >= 2 and fractions == sorted(fractions) and fractions[-1] > 0
+    status = bridge_server.get(f"/v1/jobs/{job_id}").json()
+    assert status["state"] == "done" and status["progress"] == 1.0
+    added = status["result"]["psd"]["layers"]
+    assert [la["path"] for la in added] == ["Retouch Bridge/AI Remove"] and added[0]["has_mask"]
+    out = tmp_path / "out.psd"
+    out.write_bytes(bridge_server.get(f"/v1/jobs/{job_id}/result").body)
+    layer = find(PSDImage.open(out), "Retouch Bridge/AI Remove")
+    left, top, right, bottom = layer.bbox
+    assert left <= 20 and top <= 10 and right >= 44 and bottom >= 30
+    inside = layer_array(layer, 8)[10 - top:30 - top, 20 - left:44 - left, :3]
+    assert (inside != photo[10:30, 20:44, :3]).mean() > 0.5
+
+
+def test_a_psb_comes_back_as_a_psb(bridge_server, tmp_path):
+    src = tmp_path / "doc.psb"
+    rng = np.random.default_rng(9)
+    build_psd(src, size=(40, 30), psb=True, layers=[("Photo", random_layer(rng, 30, 40, 3, 8), 0, 0)])
+    r = _post(bridge_server, src.read_bytes(), op="passthrough", layer="Photo")
+    status = bridge_server.wait(r.json()["id"])
+    assert status["state"] == "done", status
+    res = bridge_server.get(f"/v1/jobs/{status['id']}/result")
+    assert res.status == 200 and res.body[:6] == b"8BPS\x00\x02"  # version 2: PSB
+    assert "result.psb" in res.headers.get("Content-Disposition", ""), res.headers
+    assert PSDImage.open(io.BytesIO(res.body)).version == 2
