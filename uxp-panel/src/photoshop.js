@@ -77,9 +77,15 @@ function createAdapter(host) {
       "Retouch Bridge works on RGB and Grayscale documents: convert with Image › Mode › RGB Color first");
   }
 
-  /** Profile names as createImageDataFromBuffer wants them (no linear suffix on 32-bit). */
+  /**
+   * Profile names as createImageDataFromBuffer wants them (no linear suffix on
+   * 32-bit); "" for none. Photoshop names an untagged document's profile "None",
+   * which createImageDataFromBuffer would refuse as a profile name.
+   */
   function cleanProfile(name) {
-    return name ? String(name).replace(/\s*\((Linear|Linear RGB Profile|Linear Gray Profile)[^)]*\)\s*$/, "") : "";
+    const s = name ? String(name).trim() : "";
+    if (!s || s === "None") return "";
+    return s.replace(/\s*\((Linear|Linear RGB Profile|Linear Gray Profile)[^)]*\)\s*$/, "");
   }
 
   /** The selection's bounds as a rect, or null when nothing is selected. */
@@ -109,7 +115,7 @@ function createAdapter(host) {
       height: doc.height,
       depth,
       mode: doc.mode,
-      profile: doc.colorProfileName || "",
+      profile: cleanProfile(doc.colorProfileName),
       selection: await selectionBounds(doc),
       activeLayer: doc.activeLayers && doc.activeLayers.length ? doc.activeLayers[0].name : null,
     };
@@ -229,7 +235,7 @@ function createAdapter(host) {
    * failure just means no profile is sent (pixels are never converted anyway).
    */
   async function profileBytes(ctx, doc, colorSpace, profile) {
-    if (!profile || profile === "None") return null;
+    if (!cleanProfile(profile)) return null;
     const key = `${colorSpace}|${profile}`;
     if (iccCache.has(key)) return iccCache.get(key);
     const storage = host.uxp.storage;
@@ -276,7 +282,9 @@ function createAdapter(host) {
     const existing = await findGroup(doc);
     if (existing) return existing;
     const group = await doc.createLayerGroup({ name: GROUP_NAME });
-    if (doc.layers[0] !== group) await group.move(doc.layers[0], C.ElementPlacement.PLACEBEFORE);
+    // Photoshop's DOM hands out a new wrapper on every access: compare layers by id.
+    const top = doc.layers[0];
+    if (top && top.id !== group.id) await group.move(top, C.ElementPlacement.PLACEBEFORE);
     return group;
   }
 
