@@ -9,6 +9,7 @@ const { BridgeClient, DEFAULT_URL } = require("./client.js");
 const { initialState, reduce, viewModel, PANEL_OPS } = require("./state.js");
 const { JobRun, layerNames, randomSeed } = require("./jobs.js");
 const { createAdapter, loadHost } = require("./photoshop.js");
+const { ALLOWED_ORIGINS, originProblem } = require("./origins.js");
 
 const URL_KEY = "retouch-bridge.url";
 const PADDING = { ratio: 0.5, min: 64, max: 1024 };
@@ -60,7 +61,11 @@ function setDisabled(el, disabled) {
   else el.removeAttribute("disabled");
 }
 
-function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) }) {
+/**
+ * allowedOrigins: what the host lets the panel reach (the manifest's, in UXP;
+ * null where nothing is enforced). makeClient: how a bridge client is made.
+ */
+function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts), allowedOrigins = ALLOWED_ORIGINS }) {
   let state = initialState();
   let client = null;
   let events = null;
@@ -77,8 +82,16 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
   /** quiet: a background retry that changes nothing on screen until the bridge answers. */
   async function connect({ quiet = false } = {}) {
     const url = (storage() && storage().getItem(URL_KEY)) || DEFAULT_URL;
-    const token = await adapter.tokenStore.get();
     if (events) { const old = events; events = null; old.close(); }
+    // UXP would block an origin the manifest does not list, and we would only see
+    // "network error": say which port or host is the problem before trying.
+    const problem = originProblem(url, allowedOrigins);
+    if (problem) {
+      client = null;
+      if (!quiet) dispatch({ type: "unreachable", error: problem });
+      return;
+    }
+    const token = await adapter.tokenStore.get();
     client = makeClient({ baseUrl: url, token });
     if (!quiet) dispatch({ type: "connect" });
     let health;
@@ -346,16 +359,24 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
     adapter.onDocumentChange(() => refreshTarget());
   }
 
+  let retryTimer = null;
+
   return {
     start() {
       bind();
       render();
       refreshTarget();
       // While the bridge is down, look for it again now and then (quietly).
-      setInterval(() => {
+      retryTimer = setInterval(() => {
         if (state.phase === "disconnected" && !state.connecting) connect({ quiet: true });
       }, 5000);
       return connect();
+    },
+    /** Stop retrying and close the event stream (the panel is going away). */
+    stop() {
+      if (retryTimer) clearInterval(retryTimer);
+      retryTimer = null;
+      if (events) { const old = events; events = null; old.close(); }
     },
     connect, runOp, cancel, get state() { return state; },
   };
@@ -363,10 +384,10 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
 
 let panel = null;
 
-/** Entry point (index.js): the real host modules, once. */
-function start() {
+/** Entry point (index.js): the real host modules, once. options: createPanel's (the dev page widens allowedOrigins). */
+function start(options = {}) {
   if (panel) return panel;
-  panel = createPanel({ adapter: createAdapter(loadHost()) });
+  panel = createPanel({ adapter: createAdapter(loadHost()), ...options });
   panel.start();
   return panel;
 }

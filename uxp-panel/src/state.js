@@ -63,6 +63,19 @@ function describeError(err) {
         message: "Start it from its tray icon or run `retouch-bridge serve`, then click Retry.",
         action: { kind: "retry", label: "Retry" },
       };
+    case "origin_not_allowed": {
+      const allowedPort = (details.ports && details.ports[0]) || 7847;
+      const blocked = details.port && details.hosts && details.hosts.includes(details.host)
+        ? `Port ${details.port} is blocked by Photoshop` : "Bridge address not allowed";
+      const add = details.port && details.host
+        ? ` or add \`http://${details.host}:${details.port}\` and \`ws://${details.host}:${details.port}\` to \`requiredPermissions.network.domains\` in the panel's manifest.json and reload the panel`
+        : "";
+      return {
+        code, title: blocked,
+        message: `${message}. Set the address to \`http://127.0.0.1:${allowedPort}\` and start the bridge there (\`retouch-bridge serve --port ${allowedPort}\`),${add ? add : " "}.`.replace(/, ?\.$/, "."),
+        action: { kind: "pair", label: "Change address" },
+      };
+    }
     case "unauthorized":
       return {
         code, title: "The bridge refused the pairing token",
