@@ -7,11 +7,16 @@
 
 const { BridgeClient, DEFAULT_URL } = require("./client.js");
 const { initialState, reduce, viewModel, PANEL_OPS } = require("./state.js");
-const { JobRun, layerNames, randomSeed } = require("./jobs.js");
+const { JobRun, RecipeRun, layerNames, randomSeed } = require("./jobs.js");
 const { createAdapter, loadHost } = require("./photoshop.js");
 const { ALLOWED_ORIGINS, originProblem } = require("./origins.js");
 
 const URL_KEY = "retouch-bridge.url";
+const RECIPE_KEY = "retouch-bridge.last-recipe";
+// A recipe's steps may take a selection's surroundings into account; it takes no
+// mask part, so the selection becomes the result's layer mask; a recipe that
+// changes the size (standardize) opens its result as a new document.
+const RECIPE_OP = Object.freeze({ name: "recipe", mask: "optional", resizes: "auto" });
 const PADDING = { ratio: 0.5, min: 64, max: 1024 };
 
 const $ = (id) => document.getElementById(id);
@@ -200,6 +205,41 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts), a
     if (!def || !op || state.phase !== "idle") return;
     const { params, seed, variations } = paramsFor(name);
     const title = name === "fill" && params.prompt ? `${def.history} "${params.prompt.slice(0, 30)}"` : def.history;
+    await perform({
+      name, title, op,
+      makeRun: (input) => new JobRun(client, events, {
+        op, params, image: input.image, mask: input.mask, icc: input.icc, seed, variations,
+      }),
+      names: (run, input) => layerNames(def, params, run, input),
+    });
+  }
+
+  /** "Run recipe…": pick a TOML/JSON recipe, run it on the selection (or the source) like an operation. */
+  async function runRecipe() {
+    if (state.phase !== "idle" || !client) return;
+    let picked;
+    try {
+      picked = await adapter.pickRecipeFile();
+    } catch (error) {
+      dispatch({ type: "job-failed", error: { code: "recipe_unreadable", message: `cannot read the recipe file: ${error.message || error}` } });
+      return;
+    }
+    if (!picked) return; // the user closed the dialog
+    if (storage()) storage().setItem(RECIPE_KEY, picked.path);
+    const stem = picked.name.replace(/\.(toml|json)$/i, "");
+    const title = `Recipe "${stem}"`;
+    await perform({
+      name: "recipe", title, op: RECIPE_OP,
+      makeRun: (input) => new RecipeRun(client, events, { recipe: picked.text, image: input.image, icc: input.icc }),
+      names: (run) => run.layers.map((l) => {
+        const base = `Recipe "${run.recipe || stem}"`;
+        return run.layers.length > 1 && l.name ? `${base} · ${l.name}` : base;
+      }),
+    });
+  }
+
+  /** One modal, undoable step in Photoshop around one bridge run (an operation or a recipe). */
+  async function perform({ name, title, op, makeRun, names }) {
     dispatch({ type: "job-start", op: name, title });
     try {
       const outcome = await adapter.runOperation({
@@ -208,9 +248,7 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts), a
         source: pickerValue($("source")) || "merged",
         padding: PADDING,
         execute: (input, ctl) => {
-          currentRun = new JobRun(client, events, {
-            op, params, image: input.image, mask: input.mask, icc: input.icc, seed, variations,
-          });
+          currentRun = makeRun(input);
           ctl.onCancel(() => { currentRun.cancel(); });
           return currentRun.run({
             onJob: (jobId) => dispatch({ type: "job-submitted", jobId }),
@@ -220,7 +258,7 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts), a
             },
           });
         },
-        names: (run, input) => layerNames(def, params, run, input),
+        names,
       });
       const summary = outcome.kind === "document"
         ? `Opened "${outcome.name}" (${outcome.width}×${outcome.height})`
@@ -324,6 +362,11 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts), a
       setDisabled($("cancel"), !vm.progress.canCancel);
     }
 
+    setDisabled($("run-recipe"), !vm.recipe.enabled);
+    $("run-recipe").setAttribute("title", vm.recipe.hint || "Run a recipe (TOML or JSON) on the selection");
+    const last = storage() && storage().getItem(RECIPE_KEY);
+    $("recipe-last").textContent = last ? `Last recipe: ${last}` : "";
+
     const notice = $("notice");
     setHidden(notice, !vm.notice);
     notice.textContent = vm.notice || "";
@@ -344,6 +387,9 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts), a
     $("cancel").addEventListener("click", () => cancel());
     $("alert-dismiss").addEventListener("click", () => dispatch({ type: "dismiss" }));
     $("alert-action").addEventListener("click", () => onAlertAction());
+    $("run-recipe").addEventListener("click", () => {
+      if (!$("run-recipe").hasAttribute("disabled")) runRecipe();
+    });
     $("seed-random").addEventListener("click", () => { $("seed").value = String(randomSeed()); });
     const strength = $("strength");
     const showStrength = () => { $("strength-value").textContent = `${Math.round(Number(strength.value))}%`; };
@@ -378,7 +424,7 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts), a
       retryTimer = null;
       if (events) { const old = events; events = null; old.close(); }
     },
-    connect, runOp, cancel, get state() { return state; },
+    connect, runOp, runRecipe, cancel, get state() { return state; },
   };
 }
 

@@ -58,6 +58,27 @@ function createAdapter(host) {
     async clear() { await secure.removeItem(TOKEN_KEY); },
   };
 
+  // ------------------------------------------------------------ recipe files
+
+  /**
+   * Ask the user for a recipe file (TOML or JSON) with the system's open dialog.
+   * Resolves {name, path, format, text}, or null when the dialog was cancelled.
+   * Needs "localFileSystem": "request" in the manifest.
+   */
+  async function pickRecipeFile() {
+    const storage = host.uxp.storage;
+    const file = await storage.localFileSystem.getFileForOpening({ types: ["toml", "json"] });
+    if (!file) return null;
+    const text = await file.read({ format: storage.formats.utf8 });
+    const name = file.name || String(file.nativePath || "recipe").split(/[\\/]/).pop();
+    return {
+      name,
+      path: file.nativePath || name,
+      format: /\.json$/i.test(name) ? "json" : "toml",
+      text: typeof text === "string" ? text : new TextDecoder().decode(text),
+    };
+  }
+
   // ------------------------------------------------------------ document facts
 
   function depthOf(doc) {
@@ -403,6 +424,8 @@ function createAdapter(host) {
    *   execute(input, ctl): does the bridge work, resolves {layers, extent, ...}
    *     ctl = {progress(value, message), onCancel(fn), isCancelled()}
    *   names(run, input): layer (or new document) names for the result layers.
+   * op.resizes: "auto" (recipes): read like an in-place op, and open the result
+   * as a new document only when its size differs from the region sent.
    */
   async function runOperation({ title, op, source = "merged", padding, execute, names }) {
     let outcome = null;
@@ -417,10 +440,12 @@ function createAdapter(host) {
         } catch { /* progress is cosmetic */ }
       };
       progress(0, "reading pixels");
-      const input = await readInput(doc, { source, mask: op.mask || "none", resizes: !!op.resizes, padding });
+      const resizes = op.resizes === true;
+      const input = await readInput(doc, { source, mask: op.mask || "none", resizes, padding });
       input.icc = await profileBytes(ctx, doc, input.colorSpace, input.profile);
-      const suspension = op.resizes ? null
+      const suspension = resizes ? null
         : await ctx.hostControl.suspendHistory({ documentID: doc.id, name: title });
+      let suspended = suspension !== null;
       try {
         const run = await execute(input, {
           progress,
@@ -429,13 +454,18 @@ function createAdapter(host) {
         });
         if (ctx.isCancelled) throw new HostError("cancelled", "cancelled in Photoshop");
         const layerNames = names(run, input);
-        outcome = op.resizes
-          ? await openAsDocument(ctx, input, run, { title, names: layerNames })
-          : await placeLayers(doc, input, run, { title, names: layerNames });
-        if (suspension !== null) await ctx.hostControl.resumeHistory(suspension, true);
+        const newSize = run.extent && (run.extent.width !== input.region.width || run.extent.height !== input.region.height);
+        if (resizes || (op.resizes === "auto" && newSize)) {
+          // Nothing was changed in the source document: close its history step empty.
+          if (suspended) { suspended = false; await ctx.hostControl.resumeHistory(suspension, false); }
+          outcome = await openAsDocument(ctx, input, run, { title, names: layerNames });
+        } else {
+          outcome = await placeLayers(doc, input, run, { title, names: layerNames });
+          if (suspended) { suspended = false; await ctx.hostControl.resumeHistory(suspension, true); }
+        }
       } catch (e) {
         // Roll the document back to where it was: no half-made group or layer survives.
-        if (suspension !== null) {
+        if (suspended) {
           try { await ctx.hostControl.resumeHistory(suspension, false); } catch { /* modal exit rolls back too */ }
         }
         throw e;
@@ -453,7 +483,7 @@ function createAdapter(host) {
   }
 
   return {
-    tokenStore, documentSummary, onDocumentChange, readInput, placeLayers, runOperation,
+    tokenStore, documentSummary, onDocumentChange, readInput, placeLayers, runOperation, pickRecipeFile,
     ensureGroup, depthOf, colorSpaceOf, GROUP_NAME,
   };
 }

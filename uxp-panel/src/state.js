@@ -103,19 +103,36 @@ function describeError(err) {
         message: `The bridge speaks protocol ${details.bridge}, this panel needs ${details.panel}. Update the ${details.bridge < details.panel ? "bridge" : "panel"}.`,
         action: { kind: "retry", label: "Retry" },
       };
+    case "recipe_unreadable":
+      return { code, title: "Cannot read the recipe", message: `${message}.`, action: null };
     case "model_missing":
       return {
-        code, title: `Model "${details.model || "?"}" is not installed`,
+        code, title: details.step ? `Recipe step ${details.step} (${details.op}): model "${details.model || "?"}" is not installed`
+          : `Model "${details.model || "?"}" is not installed`,
         message: details.hint || "Download it, then run the operation again.",
         action: details.model ? { kind: "pull-model", label: `Download ${details.model}`, model: details.model } : null,
       };
     case "unknown_operation":
+      if (details.step) {
+        return {
+          code, title: `Recipe step ${details.step}: unknown operation "${details.op}"`,
+          message: `${message}. Fix the step's \`op\` in the recipe, or update Retouch Bridge if it is a newer operation.`,
+          action: null,
+        };
+      }
       return {
         code, title: "This bridge cannot do that yet",
         message: `${message}. Update Retouch Bridge to get this operation.`,
         action: { kind: "retry", label: "Check again" },
       };
     case "invalid_params":
+      if (details.step) {
+        return {
+          code, title: `Recipe step ${details.step} (${details.op}) is not valid`,
+          message: `${message}. Fix that step in the recipe and run it again.`,
+          action: null,
+        };
+      }
       return {
         code, title: "A setting is out of range",
         message: details.param ? `${message} (check "${details.param}").` : message,
@@ -285,6 +302,8 @@ function viewModel(state) {
     showPairing: state.phase === "pairing",
     ops,
     busy: state.phase === "busy",
+    // Recipes name their own operations: the bridge checks them when the recipe is sent.
+    recipe: { enabled: idle && connected, hint: connected ? "" : "Connect to the bridge first" },
     progress: state.job ? {
       title: state.job.title,
       value: state.job.progress,

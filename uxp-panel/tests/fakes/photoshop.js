@@ -1,7 +1,8 @@
 "use strict";
 /**
  * The one thin fake of the host: `photoshop` (app, core, imaging, action,
- * constants) and `uxp` (storage.secureStorage). It records every call and
+ * constants) and `uxp` (storage: secureStorage, the temporary folder and the
+ * open dialog, getFileForOpening). It records every call and
  * models only what the adapter relies on:
  *   - getPixels trims its answer to where a layer has pixels (like Photoshop);
  *   - like Photoshop's DOM, every access (app.activeDocument, app.documents,
@@ -312,6 +313,8 @@ function createFakeHost() {
     },
     /** The next call of `fn` (e.g. "imaging.putLayerMask") throws `error`. */
     failNext(fn, error) { host._failures.set(fn, error); },
+    /** What the next open dialogs answer: {name, nativePath, text}, or null for Cancel. */
+    choosePick(file) { host._pick = { file }; },
     /** The user presses Cancel in Photoshop's progress dialog. */
     cancelModal() {
       if (!host._modal) return;
@@ -537,7 +540,27 @@ function createFakeHost() {
   const uxp = {
     storage: {
       formats: { binary: "binary", utf8: "utf8" },
-      localFileSystem: { async getTemporaryFolder() { return tempFolder; } },
+      localFileSystem: {
+        async getTemporaryFolder() { return tempFolder; },
+        /** The system's open dialog: answers what the test chose with host.choosePick (null: Cancel). */
+        async getFileForOpening(opts = {}) {
+          host._record("localFileSystem.getFileForOpening", opts);
+          if (!host._pick) throw new Error("fake: no file chosen for the open dialog (host.choosePick)");
+          const pick = host._pick;
+          if (pick.file === null) return null;
+          const { name, nativePath, text } = pick.file;
+          const ext = name.split(".").pop().toLowerCase();
+          if (opts.types && !opts.types.includes(ext)) throw new Error(`fake: the dialog only offers ${opts.types.join(", ")}`);
+          return {
+            name, nativePath, isFile: true,
+            async read({ format } = {}) {
+              if (format === "utf8") return text;
+              if (format === "binary") return new TextEncoder().encode(text).buffer;
+              throw new Error("fake: read format must be utf8 or binary");
+            },
+          };
+        },
+      },
       secureStorage: {
         async setItem(key, value) {
           host._record("secureStorage.setItem", { key });
