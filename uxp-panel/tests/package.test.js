@@ -37,6 +37,8 @@ test("manifest v5 for Photoshop with the imaging API, explicit bridge origins, n
 test("the panel checks bridge addresses against exactly the manifest's network origins", () => {
   const domains = manifest.requiredPermissions.network.domains;
   assert.deepEqual([...ALLOWED_ORIGINS].sort(), [...domains].sort());
+  // Run recipe… shows the system's open dialog: UXP allows it only with "request".
+  assert.equal(manifest.requiredPermissions.localFileSystem, "request");
   for (const origin of domains.filter((d) => d.startsWith("http://"))) assert.equal(originProblem(origin), null, origin);
   assert.equal(originProblem("http://127.0.0.1:7847/"), null);
   const p = originProblem("http://127.0.0.1:7848");
