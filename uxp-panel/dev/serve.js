@@ -35,7 +35,7 @@ function devPage() {
   return html
     .replace("</head>", '  <link rel="stylesheet" href="dev/sp-shim.css">\n</head>')
     .replace('<script src="index.js"></script>',
-      '<script src="dev/config.js"></script>\n  <script src="dev/shim.js"></script>\n  <script src="index.js"></script>');
+      '<script src="dev/config.js"></script>\n  <script src="dev/shim.js"></script>\n  <script src="dev/index.js"></script>');
 }
 
 function proxyHeaders(headers, target) {

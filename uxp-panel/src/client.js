@@ -299,6 +299,18 @@ class BridgeClient {
     return this._json("POST", "/v1/jobs", { body: body.buffer, headers: { "Content-Type": contentType }, fresh: true });
   }
 
+  /**
+   * Run a recipe (TOML or JSON text) on one image: POST /v1/recipes/run. The
+   * bridge checks the recipe before queueing; a bad one is refused at once
+   * (404/400/409 with details.step and details.op). Resolves {id, state, recipe}.
+   */
+  runRecipe({ recipe, image, icc = null, priority = "interactive" }) {
+    const parts = jobParts({ op: null, params: null, image, mask: null, icc, priority });
+    parts.unshift({ name: "recipe", value: String(recipe) });
+    const { body, contentType } = buildMultipart(parts);
+    return this._json("POST", "/v1/recipes/run", { body: body.buffer, headers: { "Content-Type": contentType }, fresh: true });
+  }
+
   /** A result layer's pixels, raw: {data, width, height, channels, depth, bounds, extent, hasMask}. */
   async result(id, { layer = null, full = false } = {}) {
     const path = `/v1/jobs/${encodeURIComponent(id)}/result${layer ? `/${encodeURIComponent(layer)}` : ""}`;
@@ -377,8 +389,8 @@ class BridgeClient {
 function jobParts({ op, params, image, mask, icc, priority }) {
   const depth = depthOf(image.data);
   const parts = [
-    { name: "op", value: op },
-    { name: "params", value: JSON.stringify(params || {}) },
+    // A recipe run names neither: the recipe part says what to do.
+    ...(op === null ? [] : [{ name: "op", value: op }, { name: "params", value: JSON.stringify(params || {}) }]),
     { name: "raw", value: JSON.stringify({ width: image.width, height: image.height, channels: image.channels, depth }) },
     { name: "image", value: image.data, filename: "image.raw" },
     { name: "priority", value: priority },

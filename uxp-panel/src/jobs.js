@@ -86,21 +86,8 @@ class JobRun {
       metadata = { ...metadata, ...(result.metadata || {}) };
       const resultSeed = hasSeed ? (result.metadata && Number.isInteger(result.metadata.seed) ? result.metadata.seed : seed) : null;
       if (hasSeed) seeds.push(resultSeed);
-      for (const info of result.layers || []) {
-        const px = await this.client.result(accepted.id, { layer: info.name });
-        const m = info.has_mask ? await this.client.mask(accepted.id, info.name) : null;
-        layers.push({
-          name: info.name,
-          run: i,
-          seed: resultSeed,
-          // Variations made by separate jobs: only the first job's layers start visible.
-          visible: info.visible !== false && (nativeVariations || i === 0),
-          bounds: px.bounds,
-          width: px.width, height: px.height, channels: px.channels, depth: px.depth,
-          data: px.data,
-          mask: m ? m.data : null,
-        });
-      }
+      // Variations made by separate jobs: only the first job's layers start visible.
+      layers.push(...await fetchLayers(this.client, accepted.id, result, { run: i, seed: resultSeed, shown: nativeVariations || i === 0 }));
       this.currentJob = null;
     }
     if (nativeVariations) {
@@ -116,7 +103,80 @@ class JobRun {
   }
 }
 
-module.exports = { JobRun, pickParams, randomSeed };
+/** Every result layer of a finished job with its pixels and 8-bit mask. */
+async function fetchLayers(client, jobId, result, { run = 0, seed = null, shown = true } = {}) {
+  const out = [];
+  for (const info of result.layers || []) {
+    const px = await client.result(jobId, { layer: info.name });
+    const m = info.has_mask ? await client.mask(jobId, info.name) : null;
+    out.push({
+      name: info.name,
+      run,
+      seed,
+      visible: info.visible !== false && shown,
+      bounds: px.bounds,
+      width: px.width, height: px.height, channels: px.channels, depth: px.depth,
+      data: px.data,
+      mask: m ? m.data : null,
+    });
+  }
+  return out;
+}
+
+/**
+ * A recipe from the panel: the recipe's text and the same pixels an operation
+ * gets (selection bounds plus context, raw, with the profile), one job on
+ * POST /v1/recipes/run, its result layers fetched like a job's. Same run() and
+ * cancel() as JobRun, so the adapter's modal step treats both alike.
+ */
+class RecipeRun {
+  /** request: {recipe: text, image, icc} */
+  constructor(client, events, request) {
+    this.client = client;
+    this.events = events;
+    this.request = request;
+    this.currentJob = null;
+    this.cancelled = false;
+    this.recipeName = null;
+  }
+
+  async cancel() {
+    this.cancelled = true;
+    if (this.currentJob) {
+      try { await this.client.cancel(this.currentJob); } catch { /* already ended */ }
+    }
+  }
+
+  async run({ onProgress = () => {}, onJob = () => {} } = {}) {
+    const { recipe, image, icc = null } = this.request;
+    if (this.cancelled) throw new BridgeError({ code: "cancelled", message: "the job was cancelled" });
+    const accepted = await this.client.runRecipe({ recipe, image, icc });
+    this.currentJob = accepted.id;
+    this.recipeName = accepted.recipe || null;
+    onJob(accepted.id);
+    if (this.cancelled) await this.cancel();
+    const status = await this.client.waitForJob(accepted.id, {
+      events: this.events,
+      onProgress: (f, msg) => onProgress(f * 0.9, msg || "Running the recipe"),
+    });
+    onProgress(0.9, "Fetching result");
+    const result = status.result || { layers: [] };
+    const layers = await fetchLayers(this.client, accepted.id, result);
+    this.currentJob = null;
+    onProgress(1, "Done");
+    const metadata = result.metadata || {};
+    return {
+      layers,
+      extent: result.extent ? { width: result.extent[0], height: result.extent[1] } : null,
+      metadata,
+      seeds: [],
+      jobIds: [accepted.id],
+      recipe: metadata.recipe || this.recipeName,
+    };
+  }
+}
+
+module.exports = { JobRun, RecipeRun, pickParams, randomSeed, fetchLayers };
 
 function truncate(text, n) {
   const t = String(text).replace(/\s+/g, " ").trim();

@@ -7,10 +7,16 @@
 
 const { BridgeClient, DEFAULT_URL } = require("./client.js");
 const { initialState, reduce, viewModel, PANEL_OPS } = require("./state.js");
-const { JobRun, layerNames, randomSeed } = require("./jobs.js");
+const { JobRun, RecipeRun, layerNames, randomSeed } = require("./jobs.js");
 const { createAdapter, loadHost } = require("./photoshop.js");
+const { ALLOWED_ORIGINS, originProblem } = require("./origins.js");
 
 const URL_KEY = "retouch-bridge.url";
+const RECIPE_KEY = "retouch-bridge.last-recipe";
+// A recipe's steps may take a selection's surroundings into account; it takes no
+// mask part, so the selection becomes the result's layer mask; a recipe that
+// changes the size (standardize) opens its result as a new document.
+const RECIPE_OP = Object.freeze({ name: "recipe", mask: "optional", resizes: "auto" });
 const PADDING = { ratio: 0.5, min: 64, max: 1024 };
 
 const $ = (id) => document.getElementById(id);
@@ -60,7 +66,11 @@ function setDisabled(el, disabled) {
   else el.removeAttribute("disabled");
 }
 
-function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) }) {
+/**
+ * allowedOrigins: what the host lets the panel reach (the manifest's, in UXP;
+ * null where nothing is enforced). makeClient: how a bridge client is made.
+ */
+function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts), allowedOrigins = ALLOWED_ORIGINS }) {
   let state = initialState();
   let client = null;
   let events = null;
@@ -77,8 +87,16 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
   /** quiet: a background retry that changes nothing on screen until the bridge answers. */
   async function connect({ quiet = false } = {}) {
     const url = (storage() && storage().getItem(URL_KEY)) || DEFAULT_URL;
-    const token = await adapter.tokenStore.get();
     if (events) { const old = events; events = null; old.close(); }
+    // UXP would block an origin the manifest does not list, and we would only see
+    // "network error": say which port or host is the problem before trying.
+    const problem = originProblem(url, allowedOrigins);
+    if (problem) {
+      client = null;
+      if (!quiet) dispatch({ type: "unreachable", error: problem });
+      return;
+    }
+    const token = await adapter.tokenStore.get();
     client = makeClient({ baseUrl: url, token });
     if (!quiet) dispatch({ type: "connect" });
     let health;
@@ -187,6 +205,41 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
     if (!def || !op || state.phase !== "idle") return;
     const { params, seed, variations } = paramsFor(name);
     const title = name === "fill" && params.prompt ? `${def.history} "${params.prompt.slice(0, 30)}"` : def.history;
+    await perform({
+      name, title, op,
+      makeRun: (input) => new JobRun(client, events, {
+        op, params, image: input.image, mask: input.mask, icc: input.icc, seed, variations,
+      }),
+      names: (run, input) => layerNames(def, params, run, input),
+    });
+  }
+
+  /** "Run recipe…": pick a TOML/JSON recipe, run it on the selection (or the source) like an operation. */
+  async function runRecipe() {
+    if (state.phase !== "idle" || !client) return;
+    let picked;
+    try {
+      picked = await adapter.pickRecipeFile();
+    } catch (error) {
+      dispatch({ type: "job-failed", error: { code: "recipe_unreadable", message: `cannot read the recipe file: ${error.message || error}` } });
+      return;
+    }
+    if (!picked) return; // the user closed the dialog
+    if (storage()) storage().setItem(RECIPE_KEY, picked.path);
+    const stem = picked.name.replace(/\.(toml|json)$/i, "");
+    const title = `Recipe "${stem}"`;
+    await perform({
+      name: "recipe", title, op: RECIPE_OP,
+      makeRun: (input) => new RecipeRun(client, events, { recipe: picked.text, image: input.image, icc: input.icc }),
+      names: (run) => run.layers.map((l) => {
+        const base = `Recipe "${run.recipe || stem}"`;
+        return run.layers.length > 1 && l.name ? `${base} · ${l.name}` : base;
+      }),
+    });
+  }
+
+  /** One modal, undoable step in Photoshop around one bridge run (an operation or a recipe). */
+  async function perform({ name, title, op, makeRun, names }) {
     dispatch({ type: "job-start", op: name, title });
     try {
       const outcome = await adapter.runOperation({
@@ -195,9 +248,7 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
         source: pickerValue($("source")) || "merged",
         padding: PADDING,
         execute: (input, ctl) => {
-          currentRun = new JobRun(client, events, {
-            op, params, image: input.image, mask: input.mask, icc: input.icc, seed, variations,
-          });
+          currentRun = makeRun(input);
           ctl.onCancel(() => { currentRun.cancel(); });
           return currentRun.run({
             onJob: (jobId) => dispatch({ type: "job-submitted", jobId }),
@@ -207,7 +258,7 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
             },
           });
         },
-        names: (run, input) => layerNames(def, params, run, input),
+        names,
       });
       const summary = outcome.kind === "document"
         ? `Opened "${outcome.name}" (${outcome.width}×${outcome.height})`
@@ -311,6 +362,11 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
       setDisabled($("cancel"), !vm.progress.canCancel);
     }
 
+    setDisabled($("run-recipe"), !vm.recipe.enabled);
+    $("run-recipe").setAttribute("title", vm.recipe.hint || "Run a recipe (TOML or JSON) on the selection");
+    const last = storage() && storage().getItem(RECIPE_KEY);
+    $("recipe-last").textContent = last ? `Last recipe: ${last}` : "";
+
     const notice = $("notice");
     setHidden(notice, !vm.notice);
     notice.textContent = vm.notice || "";
@@ -331,6 +387,9 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
     $("cancel").addEventListener("click", () => cancel());
     $("alert-dismiss").addEventListener("click", () => dispatch({ type: "dismiss" }));
     $("alert-action").addEventListener("click", () => onAlertAction());
+    $("run-recipe").addEventListener("click", () => {
+      if (!$("run-recipe").hasAttribute("disabled")) runRecipe();
+    });
     $("seed-random").addEventListener("click", () => { $("seed").value = String(randomSeed()); });
     const strength = $("strength");
     const showStrength = () => { $("strength-value").textContent = `${Math.round(Number(strength.value))}%`; };
@@ -346,27 +405,35 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts) })
     adapter.onDocumentChange(() => refreshTarget());
   }
 
+  let retryTimer = null;
+
   return {
     start() {
       bind();
       render();
       refreshTarget();
       // While the bridge is down, look for it again now and then (quietly).
-      setInterval(() => {
+      retryTimer = setInterval(() => {
         if (state.phase === "disconnected" && !state.connecting) connect({ quiet: true });
       }, 5000);
       return connect();
     },
-    connect, runOp, cancel, get state() { return state; },
+    /** Stop retrying and close the event stream (the panel is going away). */
+    stop() {
+      if (retryTimer) clearInterval(retryTimer);
+      retryTimer = null;
+      if (events) { const old = events; events = null; old.close(); }
+    },
+    connect, runOp, runRecipe, cancel, get state() { return state; },
   };
 }
 
 let panel = null;
 
-/** Entry point (index.js): the real host modules, once. */
-function start() {
+/** Entry point (index.js): the real host modules, once. options: createPanel's (the dev page widens allowedOrigins). */
+function start(options = {}) {
   if (panel) return panel;
-  panel = createPanel({ adapter: createAdapter(loadHost()) });
+  panel = createPanel({ adapter: createAdapter(loadHost()), ...options });
   panel.start();
   return panel;
 }

@@ -58,6 +58,27 @@ function createAdapter(host) {
     async clear() { await secure.removeItem(TOKEN_KEY); },
   };
 
+  // ------------------------------------------------------------ recipe files
+
+  /**
+   * Ask the user for a recipe file (TOML or JSON) with the system's open dialog.
+   * Resolves {name, path, format, text}, or null when the dialog was cancelled.
+   * Needs "localFileSystem": "request" in the manifest.
+   */
+  async function pickRecipeFile() {
+    const storage = host.uxp.storage;
+    const file = await storage.localFileSystem.getFileForOpening({ types: ["toml", "json"] });
+    if (!file) return null;
+    const text = await file.read({ format: storage.formats.utf8 });
+    const name = file.name || String(file.nativePath || "recipe").split(/[\\/]/).pop();
+    return {
+      name,
+      path: file.nativePath || name,
+      format: /\.json$/i.test(name) ? "json" : "toml",
+      text: typeof text === "string" ? text : new TextDecoder().decode(text),
+    };
+  }
+
   // ------------------------------------------------------------ document facts
 
   function depthOf(doc) {
@@ -77,9 +98,15 @@ function createAdapter(host) {
       "Retouch Bridge works on RGB and Grayscale documents: convert with Image › Mode › RGB Color first");
   }
 
-  /** Profile names as createImageDataFromBuffer wants them (no linear suffix on 32-bit). */
+  /**
+   * Profile names as createImageDataFromBuffer wants them (no linear suffix on
+   * 32-bit); "" for none. Photoshop names an untagged document's profile "None",
+   * which createImageDataFromBuffer would refuse as a profile name.
+   */
   function cleanProfile(name) {
-    return name ? String(name).replace(/\s*\((Linear|Linear RGB Profile|Linear Gray Profile)[^)]*\)\s*$/, "") : "";
+    const s = name ? String(name).trim() : "";
+    if (!s || s === "None") return "";
+    return s.replace(/\s*\((Linear|Linear RGB Profile|Linear Gray Profile)[^)]*\)\s*$/, "");
   }
 
   /** The selection's bounds as a rect, or null when nothing is selected. */
@@ -109,7 +136,7 @@ function createAdapter(host) {
       height: doc.height,
       depth,
       mode: doc.mode,
-      profile: doc.colorProfileName || "",
+      profile: cleanProfile(doc.colorProfileName),
       selection: await selectionBounds(doc),
       activeLayer: doc.activeLayers && doc.activeLayers.length ? doc.activeLayers[0].name : null,
     };
@@ -229,7 +256,7 @@ function createAdapter(host) {
    * failure just means no profile is sent (pixels are never converted anyway).
    */
   async function profileBytes(ctx, doc, colorSpace, profile) {
-    if (!profile || profile === "None") return null;
+    if (!cleanProfile(profile)) return null;
     const key = `${colorSpace}|${profile}`;
     if (iccCache.has(key)) return iccCache.get(key);
     const storage = host.uxp.storage;
@@ -276,7 +303,9 @@ function createAdapter(host) {
     const existing = await findGroup(doc);
     if (existing) return existing;
     const group = await doc.createLayerGroup({ name: GROUP_NAME });
-    if (doc.layers[0] !== group) await group.move(doc.layers[0], C.ElementPlacement.PLACEBEFORE);
+    // Photoshop's DOM hands out a new wrapper on every access: compare layers by id.
+    const top = doc.layers[0];
+    if (top && top.id !== group.id) await group.move(top, C.ElementPlacement.PLACEBEFORE);
     return group;
   }
 
@@ -395,6 +424,8 @@ function createAdapter(host) {
    *   execute(input, ctl): does the bridge work, resolves {layers, extent, ...}
    *     ctl = {progress(value, message), onCancel(fn), isCancelled()}
    *   names(run, input): layer (or new document) names for the result layers.
+   * op.resizes: "auto" (recipes): read like an in-place op, and open the result
+   * as a new document only when its size differs from the region sent.
    */
   async function runOperation({ title, op, source = "merged", padding, execute, names }) {
     let outcome = null;
@@ -409,10 +440,12 @@ function createAdapter(host) {
         } catch { /* progress is cosmetic */ }
       };
       progress(0, "reading pixels");
-      const input = await readInput(doc, { source, mask: op.mask || "none", resizes: !!op.resizes, padding });
+      const resizes = op.resizes === true;
+      const input = await readInput(doc, { source, mask: op.mask || "none", resizes, padding });
       input.icc = await profileBytes(ctx, doc, input.colorSpace, input.profile);
-      const suspension = op.resizes ? null
+      const suspension = resizes ? null
         : await ctx.hostControl.suspendHistory({ documentID: doc.id, name: title });
+      let suspended = suspension !== null;
       try {
         const run = await execute(input, {
           progress,
@@ -421,13 +454,18 @@ function createAdapter(host) {
         });
         if (ctx.isCancelled) throw new HostError("cancelled", "cancelled in Photoshop");
         const layerNames = names(run, input);
-        outcome = op.resizes
-          ? await openAsDocument(ctx, input, run, { title, names: layerNames })
-          : await placeLayers(doc, input, run, { title, names: layerNames });
-        if (suspension !== null) await ctx.hostControl.resumeHistory(suspension, true);
+        const newSize = run.extent && (run.extent.width !== input.region.width || run.extent.height !== input.region.height);
+        if (resizes || (op.resizes === "auto" && newSize)) {
+          // Nothing was changed in the source document: close its history step empty.
+          if (suspended) { suspended = false; await ctx.hostControl.resumeHistory(suspension, false); }
+          outcome = await openAsDocument(ctx, input, run, { title, names: layerNames });
+        } else {
+          outcome = await placeLayers(doc, input, run, { title, names: layerNames });
+          if (suspended) { suspended = false; await ctx.hostControl.resumeHistory(suspension, true); }
+        }
       } catch (e) {
         // Roll the document back to where it was: no half-made group or layer survives.
-        if (suspension !== null) {
+        if (suspended) {
           try { await ctx.hostControl.resumeHistory(suspension, false); } catch { /* modal exit rolls back too */ }
         }
         throw e;
@@ -445,7 +483,7 @@ function createAdapter(host) {
   }
 
   return {
-    tokenStore, documentSummary, onDocumentChange, readInput, placeLayers, runOperation,
+    tokenStore, documentSummary, onDocumentChange, readInput, placeLayers, runOperation, pickRecipeFile,
     ensureGroup, depthOf, colorSpaceOf, GROUP_NAME,
   };
 }

@@ -63,6 +63,19 @@ function describeError(err) {
         message: "Start it from its tray icon or run `retouch-bridge serve`, then click Retry.",
         action: { kind: "retry", label: "Retry" },
       };
+    case "origin_not_allowed": {
+      const allowedPort = (details.ports && details.ports[0]) || 7847;
+      const blocked = details.port && details.hosts && details.hosts.includes(details.host)
+        ? `Port ${details.port} is blocked by Photoshop` : "Bridge address not allowed";
+      const add = details.port && details.host
+        ? ` or add \`http://${details.host}:${details.port}\` and \`ws://${details.host}:${details.port}\` to \`requiredPermissions.network.domains\` in the panel's manifest.json and reload the panel`
+        : "";
+      return {
+        code, title: blocked,
+        message: `${message}. Set the address to \`http://127.0.0.1:${allowedPort}\` and start the bridge there (\`retouch-bridge serve --port ${allowedPort}\`),${add ? add : " "}.`.replace(/, ?\.$/, "."),
+        action: { kind: "pair", label: "Change address" },
+      };
+    }
     case "unauthorized":
       return {
         code, title: "The bridge refused the pairing token",
@@ -90,19 +103,36 @@ function describeError(err) {
         message: `The bridge speaks protocol ${details.bridge}, this panel needs ${details.panel}. Update the ${details.bridge < details.panel ? "bridge" : "panel"}.`,
         action: { kind: "retry", label: "Retry" },
       };
+    case "recipe_unreadable":
+      return { code, title: "Cannot read the recipe", message: `${message}.`, action: null };
     case "model_missing":
       return {
-        code, title: `Model "${details.model || "?"}" is not installed`,
+        code, title: details.step ? `Recipe step ${details.step} (${details.op}): model "${details.model || "?"}" is not installed`
+          : `Model "${details.model || "?"}" is not installed`,
         message: details.hint || "Download it, then run the operation again.",
         action: details.model ? { kind: "pull-model", label: `Download ${details.model}`, model: details.model } : null,
       };
     case "unknown_operation":
+      if (details.step) {
+        return {
+          code, title: `Recipe step ${details.step}: unknown operation "${details.op}"`,
+          message: `${message}. Fix the step's \`op\` in the recipe, or update Retouch Bridge if it is a newer operation.`,
+          action: null,
+        };
+      }
       return {
         code, title: "This bridge cannot do that yet",
         message: `${message}. Update Retouch Bridge to get this operation.`,
         action: { kind: "retry", label: "Check again" },
       };
     case "invalid_params":
+      if (details.step) {
+        return {
+          code, title: `Recipe step ${details.step} (${details.op}) is not valid`,
+          message: `${message}. Fix that step in the recipe and run it again.`,
+          action: null,
+        };
+      }
       return {
         code, title: "A setting is out of range",
         message: details.param ? `${message} (check "${details.param}").` : message,
@@ -272,6 +302,8 @@ function viewModel(state) {
     showPairing: state.phase === "pairing",
     ops,
     busy: state.phase === "busy",
+    // Recipes name their own operations: the bridge checks them when the recipe is sent.
+    recipe: { enabled: idle && connected, hint: connected ? "" : "Connect to the bridge first" },
     progress: state.job ? {
       title: state.job.title,
       value: state.job.progress,

@@ -8,6 +8,7 @@ const { execFileSync } = require("node:child_process");
 const { buildPackage, bridgeVersions, checkVersions } = require("../scripts/package.js");
 const { unzip } = require("../scripts/zip.js");
 const { PROTOCOL } = require("../src/client.js");
+const { ALLOWED_ORIGINS, originProblem } = require("../src/origins.js");
 
 const ROOT = path.resolve(__dirname, "..");
 const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, "manifest.json"), "utf8"));
@@ -31,6 +32,25 @@ test("manifest v5 for Photoshop with the imaging API, explicit bridge origins, n
   collect(manifest);
   assert.ok(!arrays.some((a) => a.includes("all")), '"all" inside an array would deny everything');
   assert.ok(walk(manifest.entrypoints).includes("panel"));
+});
+
+test("the panel checks bridge addresses against exactly the manifest's network origins", () => {
+  const domains = manifest.requiredPermissions.network.domains;
+  assert.deepEqual([...ALLOWED_ORIGINS].sort(), [...domains].sort());
+  // Run recipe… shows the system's open dialog: UXP allows it only with "request".
+  assert.equal(manifest.requiredPermissions.localFileSystem, "request");
+  for (const origin of domains.filter((d) => d.startsWith("http://"))) assert.equal(originProblem(origin), null, origin);
+  assert.equal(originProblem("http://127.0.0.1:7847/"), null);
+  const p = originProblem("http://127.0.0.1:7848");
+  assert.equal(p.code, "origin_not_allowed");
+  assert.deepEqual({ port: p.details.port, ports: p.details.ports }, { port: 7848, ports: [7847] });
+  assert.match(p.message, /port 7848 is not allowed by the panel's manifest, which allows only port 7847/);
+  assert.match(originProblem("http://10.0.0.2:7847").message, /host "10\.0\.0\.2" is not allowed/);
+  assert.match(originProblem("https://127.0.0.1:7847").message, /plain http/);
+  assert.match(originProblem("not a url").message, /not an address the panel may use/);
+  // A manifest that lists only http (no ws) for a port still blocks the event stream.
+  assert.ok(originProblem("http://127.0.0.1:9000", ["http://127.0.0.1:9000"]));
+  assert.equal(originProblem("http://127.0.0.1:9000", ["http://127.0.0.1:9000", "ws://127.0.0.1:9000"]), null);
 });
 
 test("the panel's version major is the bridge's protocol; a mismatch refuses to build", () => {

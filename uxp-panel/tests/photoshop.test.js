@@ -20,7 +20,7 @@ function pattern(Type, n, scale = 1) {
 }
 
 /** A W x H document whose merged image is opaque RGB, with a soft selection in `sel`. */
-function makeDocument(host, { width = 64, height = 48, depth = 8, sel = rect(20, 10, 12, 8), mode } = {}) {
+function makeDocument(host, { width = 64, height = 48, depth = 8, sel = rect(20, 10, 12, 8), mode, untagged = false } = {}) {
   const Type = depth === 16 ? Uint16Array : Uint8Array;
   const composite = { rect: rect(0, 0, width, height), data: pattern(Type, width * height * 3, depth === 16 ? 257 : 1), channels: 3 };
   let selection = null;
@@ -35,7 +35,7 @@ function makeDocument(host, { width = 64, height = 48, depth = 8, sel = rect(20,
     }
     selection = { data };
   }
-  return host.addDocument({ title: "photo.psd", width, height, depth, composite, selection, mode });
+  return host.addDocument({ title: "photo.psd", width, height, depth, composite, selection, mode, untagged });
 }
 
 function crop(data, from, to, channels) {
@@ -281,7 +281,7 @@ test("an upscale opens a new document of the result's size and leaves the source
   });
   assert.equal(out.kind, "document");
   const created = host.modules.photoshop.app.activeDocument;
-  assert.notEqual(created, doc);
+  assert.notEqual(created.id, doc.id);
   assert.equal(created.width, 40);
   assert.equal(created.height, 20);
   assert.equal(created.layers[0].name, "photo ×2");
@@ -294,7 +294,7 @@ test("an upscale opens a new document of the result's size and leaves the source
   const unregistered = host.callsTo("hostControl.unregisterAutoCloseDocument").map((c) => c.args.id);
   assert.ok(registered.includes(created.id));
   assert.deepEqual(unregistered.sort(), registered.sort());
-  assert.deepEqual(host.modules.photoshop.app.documents, [doc, created], "the profile probe is gone");
+  assert.deepEqual(host.modules.photoshop.app.documents.map((d) => d.id), [doc.id, created.id], "the profile probe is gone");
 });
 
 test("a failed upscale closes the half-made document", async () => {
@@ -306,7 +306,7 @@ test("a failed upscale closes the half-made document", async () => {
     title: "Upscale", op: { name: "upscale", mask: "none", resizes: true }, padding: PAD, names: () => ["x"],
     execute: async () => resultRun(rect(0, 0, 40, 20), { withMask: false }),
   }), /disk full/);
-  assert.deepEqual(host.modules.photoshop.app.documents, [doc]);
+  assert.deepEqual(host.modules.photoshop.app.documents.map((d) => d.id), [doc.id]);
 });
 
 test("CMYK documents are refused with what to do", async () => {
@@ -370,21 +370,88 @@ test("the document's ICC profile goes along, read once per profile, and the docu
   assert.equal(probes.length, 1, "cached after the first time");
   assert.deepEqual({ w: probes[0].args.width, h: probes[0].args.height, p: probes[0].args.profile }, { w: 1, h: 1, p: "Adobe RGB (1998)" });
   assert.equal(host.callsTo("document.saveAs.jpg")[0].args.embedColorProfile, true);
-  assert.deepEqual(host.modules.photoshop.app.documents, [doc], "the probe document is closed");
-  assert.equal(host.modules.photoshop.app.activeDocument, doc);
+  assert.deepEqual(host.modules.photoshop.app.documents.map((d) => d.id), [doc.id], "the probe document is closed");
+  assert.equal(host.modules.photoshop.app.activeDocument.id, doc.id);
   assert.equal(doc.layers[0].layers.length, 2);
 });
 
 test("an untagged document sends no profile and makes no probe document", async () => {
   const host = createFakeHost();
-  const doc = makeDocument(host);
-  doc.colorProfileName = "None";
+  const doc = makeDocument(host, { untagged: true });
+  assert.equal(doc.colorProfileName, "None", "what Photoshop reports for an untagged document");
   const ps = createAdapter(host.modules);
   let icc;
+  let profile;
   await ps.runOperation({
     title: "AI Fill", op: FILL, padding: PAD, names: () => ["x"],
-    execute: async (input) => { icc = input.icc; return resultRun(rect(6, 6, 12, 8)); },
+    execute: async (input) => { icc = input.icc; profile = input.profile; return resultRun(rect(6, 6, 12, 8)); },
   });
   assert.equal(icc, null);
+  assert.equal(profile, "");
   assert.equal(host.callsTo("app.createDocument").length, 0);
+  // The pixels written back carry no profile at all, not a profile named "None".
+  const pixels = host.callsTo("imaging.createImageDataFromBuffer").filter((c) => c.args.colorSpace === "RGB");
+  assert.equal(pixels.length, 1);
+  assert.ok(!("colorProfile" in pixels[0].args), JSON.stringify(pixels[0].args));
+  assert.equal(host.callsTo("imaging.putPixels").length, 1);
+  assert.equal(doc.layers[0].layers.length, 1);
+  assert.equal((await ps.documentSummary()).profile, "");
+});
+
+test("an untagged document's upscale opens a new document without a profile name", async () => {
+  const host = createFakeHost();
+  makeDocument(host, { sel: null, width: 20, height: 10, untagged: true });
+  const ps = createAdapter(host.modules);
+  const out = await ps.runOperation({
+    title: "Upscale", op: { name: "upscale", mask: "none", resizes: true }, padding: PAD, names: () => ["photo ×2"],
+    execute: async () => {
+      const run = resultRun(rect(0, 0, 40, 20), { withMask: false });
+      run.extent = { width: 40, height: 20 };
+      return run;
+    },
+  });
+  assert.equal(out.kind, "document");
+  assert.equal(host.callsTo("app.createDocument")[0].args.profile, undefined);
+});
+
+test("the fake is honest: Photoshop's DOM hands out a new wrapper per access, same id", async () => {
+  const host = createFakeHost();
+  const doc = makeDocument(host);
+  const { app, core } = host.modules.photoshop;
+  await core.executeAsModal(async () => { await doc.createPixelLayer({ name: "a" }); }, { commandName: "setup" });
+  assert.notEqual(app.activeDocument, app.activeDocument);
+  assert.equal(app.activeDocument.id, app.activeDocument.id);
+  assert.notEqual(doc.layers[0], doc.layers[0]);
+  assert.equal(doc.layers[0].id, doc.layers[0].id);
+  assert.ok(!doc.layers.includes(doc.layers[0]));
+  await assert.rejects(core.executeAsModal(() => doc.layers[0].move(doc.layers[0], constants.ElementPlacement.PLACEBEFORE)),
+    /relative to itself/);
+  await assert.rejects(host.modules.photoshop.imaging.createImageDataFromBuffer(new Uint8Array(3),
+    { width: 1, height: 1, components: 3, colorSpace: "RGB", colorProfile: "None" }), /invalid color profile "None"/);
+});
+
+test("the group goes to the top of the stack, above the layer that was active, without moving relative to itself", async () => {
+  const host = createFakeHost();
+  const doc = makeDocument(host);
+  const { core } = host.modules.photoshop;
+  let bottom;
+  await core.executeAsModal(async () => {
+    bottom = await doc.createPixelLayer({ name: "Background copy" });
+    await doc.createPixelLayer({ name: "Top" });
+  }, { commandName: "setup" });
+  // The user works on the lower layer: Photoshop makes a new group just above the active layer.
+  doc._activeLayers = [doc.layerById(bottom.id)];
+  const historyBefore = doc.historyStates.length;
+  const ps = createAdapter(host.modules);
+  await ps.runOperation({
+    title: "AI Fill", op: FILL, padding: PAD, names: () => ["AI Fill"],
+    execute: async () => resultRun(rect(6, 6, 12, 8)),
+  });
+  assert.deepEqual(doc.layers.map((l) => l.name), [GROUP_NAME, "Top", "Background copy"]);
+  assert.equal(doc.layers[0].layers[0].name, "AI Fill");
+  const group = doc.layers[0];
+  const groupMoves = host.callsTo("layer.move").filter((c) => c.args.id === group.id);
+  assert.deepEqual(groupMoves.map((c) => c.args.placement), [constants.ElementPlacement.PLACEBEFORE]);
+  assert.ok(groupMoves.every((c) => c.args.relative !== c.args.id));
+  assert.equal(doc.historyStates.length, historyBefore + 1, "one step for the fill, the move included");
 });

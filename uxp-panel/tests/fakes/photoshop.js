@@ -1,9 +1,17 @@
 "use strict";
 /**
  * The one thin fake of the host: `photoshop` (app, core, imaging, action,
- * constants) and `uxp` (storage.secureStorage). It records every call and
+ * constants) and `uxp` (storage: secureStorage, the temporary folder and the
+ * open dialog, getFileForOpening). It records every call and
  * models only what the adapter relies on:
  *   - getPixels trims its answer to where a layer has pixels (like Photoshop);
+ *   - like Photoshop's DOM, every access (app.activeDocument, app.documents,
+ *     doc.layers, group.layers, activeLayers, parent, createPixelLayer's answer)
+ *     hands back a NEW wrapper object for the same layer or document: compare
+ *     them by `.id`, never by identity;
+ *   - an untagged document's colorProfileName is "None", and
+ *     createImageDataFromBuffer/createDocument refuse profile names Photoshop
+ *     does not know (such as "None");
  *   - 16-bit data is held full range; getData without fullRange gives 0..32768;
  *   - document changes need a modal scope; without a history suspension each
  *     change is its own history state; resumeHistory(id, false) restores the
@@ -73,6 +81,28 @@ class FakeImageData {
 
 let ids = 1000;
 
+// Fresh wrappers per access, like UXP's DOM: reads, writes and method calls go
+// to the one record behind them, but `a === b` is false for two accesses.
+const WRAP = {
+  get(target, prop) {
+    const v = Reflect.get(target, prop, target);
+    return typeof v === "function" ? v.bind(target) : v;
+  },
+  set(target, prop, value) { return Reflect.set(target, prop, value, target); },
+};
+const wrap = (record) => (record ? new Proxy(record, WRAP) : record);
+
+/** Profile names this fake's Photoshop has installed; anything else is refused like an unknown profile. */
+const KNOWN_PROFILES = new Set([
+  "sRGB IEC61966-2.1", "Adobe RGB (1998)", "ProPhoto RGB", "Display P3", "Image P3", "Apple RGB",
+  "ColorMatch RGB", "Gray Gamma 1.8", "Gray Gamma 2.2", "Dot Gain 10%", "Dot Gain 15%",
+  "Dot Gain 20%", "Dot Gain 25%", "Dot Gain 30%", "Generic Gray Profile",
+]);
+function checkProfile(name) {
+  if (name === undefined || name === null) return;
+  if (!KNOWN_PROFILES.has(name)) throw new Error(`invalid color profile "${name}"`);
+}
+
 /** A stand-in ICC profile for a profile name: right size field, 'acsp' signature, the name inside. */
 function fakeIccFor(name) {
   const text = Buffer.from(String(name), "utf8");
@@ -98,12 +128,14 @@ class FakeLayer {
     this.name = name;
     this.kind = kind;
     this.visible = true;
-    this.layers = kind === constants.LayerKind.GROUP ? [] : null;
+    this._layers = kind === constants.LayerKind.GROUP ? [] : null;
     this.pixels = null; // {rect, data, channels, depth}
     this.mask = null; // {rect, data, depth}
   }
 
-  get parent() { return this._doc._parentOf(this); }
+  get parent() { return wrap(this._doc._parentOf(this)); }
+
+  get layers() { return this._layers ? this._layers.map(wrap) : null; }
 
   get bounds() {
     const r = this.pixels ? this.pixels.rect : { x: 0, y: 0, width: 0, height: 0 };
@@ -114,15 +146,19 @@ class FakeLayer {
 
   async move(relative, placement) {
     this._doc._host._record("layer.move", { id: this.id, relative: relative.id, placement });
+    // Photoshop resolves the target by id; wrappers are never the same object.
+    const target = relative && this._doc.layerById(relative.id);
+    if (!target) throw new Error("move: no such layer");
+    if (target === this) throw new Error("a layer cannot be moved relative to itself");
     this._doc._mutate("Move");
     this._doc._detach(this);
     const C = constants.ElementPlacement;
     if (placement === C.PLACEINSIDE) {
-      if (relative.kind !== constants.LayerKind.GROUP) throw new Error("placeInside needs a group");
-      relative.layers.unshift(this);
+      if (target.kind !== constants.LayerKind.GROUP) throw new Error("placeInside needs a group");
+      target._layers.unshift(this);
     } else {
-      const list = this._doc._listOf(relative);
-      const at = list.indexOf(relative);
+      const list = this._doc._listOf(target);
+      const at = list.indexOf(target);
       list.splice(placement === C.PLACEAFTER ? at + 1 : at, 0, this);
     }
   }
@@ -137,7 +173,7 @@ class FakeLayer {
     c.visible = this.visible;
     c.pixels = this.pixels;
     c.mask = this.mask;
-    if (this.layers) c.layers = this.layers.map((l) => l._clone(doc));
+    if (this._layers) c._layers = this._layers.map((l) => l._clone(doc));
     return c;
   }
 }
@@ -154,11 +190,11 @@ class FakeDocument {
     this._depth = opts.depth || 8;
     this.bitsPerChannel = DEPTH_CONST[this._depth];
     this.mode = opts.mode || constants.DocumentMode.RGB;
-    this.colorProfileName = opts.profile || "sRGB IEC61966-2.1";
+    this.colorProfileName = opts.untagged ? "None" : opts.profile || "sRGB IEC61966-2.1";
     this.historyStates = [{ name: "Open" }];
-    this.layers = [];
+    this._layers = [];
     this._selection = opts.selection || null; // {data: Uint8Array W*H} or null
-    this.activeLayers = [];
+    this._activeLayers = [];
     // The merged image: where it has pixels, and the pixels (full range at 16-bit).
     this._composite = opts.composite || null; // {rect, data, channels}
   }
@@ -182,11 +218,15 @@ class FakeDocument {
     };
   }
 
-  /** Every layer, depth first, groups included. */
+  get layers() { return this._layers.map(wrap); }
+
+  get activeLayers() { return this._activeLayers.map(wrap); }
+
+  /** Every layer record, depth first, groups included (for tests; not Photoshop API). */
   allLayers() {
     const out = [];
-    const walk = (list) => { for (const l of list) { out.push(l); if (l.layers) walk(l.layers); } };
-    walk(this.layers);
+    const walk = (list) => { for (const l of list) { out.push(l); if (l._layers) walk(l._layers); } };
+    walk(this._layers);
     return out;
   }
 
@@ -194,11 +234,11 @@ class FakeDocument {
 
   _listOf(layer) {
     const p = this._parentOf(layer);
-    return p ? p.layers : this.layers;
+    return p ? p._layers : this._layers;
   }
 
   _parentOf(layer) {
-    return this.allLayers().find((l) => l.layers && l.layers.includes(layer)) || null;
+    return this.allLayers().find((l) => l._layers && l._layers.includes(layer)) || null;
   }
 
   _detach(layer) {
@@ -219,12 +259,12 @@ class FakeDocument {
   async _createLayer(opts, kind) {
     this._mutate(kind === constants.LayerKind.GROUP ? "New Group" : "New Layer");
     const layer = new FakeLayer(this, { name: opts.name || (kind === constants.LayerKind.GROUP ? "Group 1" : "Layer 1"), kind });
-    const active = this.activeLayers[0];
-    const list = active ? this._listOf(active) : this.layers;
+    const active = this._activeLayers[0];
+    const list = active ? this._listOf(active) : this._layers;
     const at = active ? list.indexOf(active) : 0;
     list.splice(Math.max(0, at), 0, layer);
-    this.activeLayers = [layer];
-    return layer;
+    this._activeLayers = [layer];
+    return wrap(layer);
   }
 
   async createPixelLayer(opts = {}) {
@@ -273,6 +313,8 @@ function createFakeHost() {
     },
     /** The next call of `fn` (e.g. "imaging.putLayerMask") throws `error`. */
     failNext(fn, error) { host._failures.set(fn, error); },
+    /** What the next open dialogs answer: {name, nativePath, text}, or null for Cancel. */
+    choosePick(file) { host._pick = { file }; },
     /** The user presses Cancel in Photoshop's progress dialog. */
     cancelModal() {
       if (!host._modal) return;
@@ -281,6 +323,7 @@ function createFakeHost() {
     },
     notify(event) { for (const l of host._listeners) if (l.events.includes(event)) l.fn(event, {}); },
     callsTo(fn) { return host.calls.filter((c) => c.fn === fn); },
+    /** Open a document; returns the record itself (the test's handle), not a wrapper. */
     addDocument(opts) {
       const doc = new FakeDocument(host, opts);
       host._docs.push(doc);
@@ -290,25 +333,27 @@ function createFakeHost() {
   };
 
   const app = {
-    get activeDocument() { return host._active; },
+    get activeDocument() { return wrap(host._active); },
     set activeDocument(doc) {
-      if (!host._docs.includes(doc)) throw new Error("not an open document");
-      host._active = doc;
+      const found = doc && host._docs.find((d) => d.id === doc.id);
+      if (!found) throw new Error("not an open document");
+      host._active = found;
     },
-    get documents() { return host._docs; },
+    get documents() { return host._docs.map(wrap); },
     async createDocument(opts) {
       host._record("app.createDocument", opts);
       if (!host._modal) throw new Error("createDocument needs executeAsModal");
+      checkProfile(opts.profile);
       const doc = new FakeDocument(host, {
         title: opts.name, width: opts.width, height: opts.height, resolution: opts.resolution,
         depth: opts.depth, mode: opts.mode, profile: opts.profile,
       });
       const layer = new FakeLayer(doc, { name: "Layer 1" });
-      doc.layers.push(layer);
-      doc.activeLayers = [layer];
+      doc._layers.push(layer);
+      doc._activeLayers = [layer];
       host._docs.push(doc);
       host._active = doc;
-      return doc;
+      return wrap(doc);
     },
   };
 
@@ -342,7 +387,8 @@ function createFakeHost() {
       const imageData = new FakeImageData(data, {
         width: got.width, height: got.height, components: source.channels, depth,
         colorSpace: doc.mode === constants.DocumentMode.GRAYSCALE ? "Grayscale" : "RGB",
-        colorProfile: doc.colorProfileName,
+        // An untagged document's pixels come without a profile name.
+        colorProfile: doc.colorProfileName === "None" ? "" : doc.colorProfileName,
       });
       host.imageDatas.push(imageData);
       return { imageData, sourceBounds: psBounds(got), level: 0 };
@@ -370,6 +416,7 @@ function createFakeHost() {
         throw new Error(`buffer has ${data.length} elements, want ${opts.width * opts.height * opts.components}`);
       }
       if (!opts.colorSpace) throw new Error("colorSpace is required");
+      checkProfile(opts.colorProfile);
       // Held full range: reduced-range input (no fullRange flag) is scaled up.
       const held = depth === 16 && !opts.fullRange
         ? Uint16Array.from(data, (v) => Math.round((Math.min(v, 32768) * 65535) / 32768))
@@ -428,7 +475,7 @@ function createFakeHost() {
           async suspendHistory({ documentID, name }) {
             host._record("hostControl.suspendHistory", { documentID, name });
             const doc = docById(documentID);
-            const s = { id: host._suspensions.length + 1, doc, name, open: true, changed: false, snapshot: doc.layers.map((l) => l._clone(doc)) };
+            const s = { id: host._suspensions.length + 1, doc, name, open: true, changed: false, snapshot: doc._layers.map((l) => l._clone(doc)) };
             host._suspensions.push(s);
             return s.id;
           },
@@ -440,8 +487,8 @@ function createFakeHost() {
             if (commit) {
               if (s.changed) s.doc.historyStates.push({ name: s.name });
             } else {
-              s.doc.layers = s.snapshot;
-              s.doc.activeLayers = s.doc.layers.length ? [s.doc.layers[0]] : [];
+              s.doc._layers = s.snapshot;
+              s.doc._activeLayers = s.doc._layers.length ? [s.doc._layers[0]] : [];
             }
           },
           async registerAutoCloseDocument(id) { host._record("hostControl.registerAutoCloseDocument", { id }); autoClose.add(id); },
@@ -455,7 +502,7 @@ function createFakeHost() {
         return out;
       } catch (e) {
         // Photoshop cancels suspended history and closes auto-close documents when the scope throws.
-        for (const s of host._suspensions) if (s.open) { s.open = false; s.doc.layers = s.snapshot; }
+        for (const s of host._suspensions) if (s.open) { s.open = false; s.doc._layers = s.snapshot; }
         for (const id of autoClose) {
           const doc = host._docs.find((d) => d.id === id);
           if (doc) doc.closeWithoutSaving();
@@ -493,7 +540,27 @@ function createFakeHost() {
   const uxp = {
     storage: {
       formats: { binary: "binary", utf8: "utf8" },
-      localFileSystem: { async getTemporaryFolder() { return tempFolder; } },
+      localFileSystem: {
+        async getTemporaryFolder() { return tempFolder; },
+        /** The system's open dialog: answers what the test chose with host.choosePick (null: Cancel). */
+        async getFileForOpening(opts = {}) {
+          host._record("localFileSystem.getFileForOpening", opts);
+          if (!host._pick) throw new Error("fake: no file chosen for the open dialog (host.choosePick)");
+          const pick = host._pick;
+          if (pick.file === null) return null;
+          const { name, nativePath, text } = pick.file;
+          const ext = name.split(".").pop().toLowerCase();
+          if (opts.types && !opts.types.includes(ext)) throw new Error(`fake: the dialog only offers ${opts.types.join(", ")}`);
+          return {
+            name, nativePath, isFile: true,
+            async read({ format } = {}) {
+              if (format === "utf8") return text;
+              if (format === "binary") return new TextEncoder().encode(text).buffer;
+              throw new Error("fake: read format must be utf8 or binary");
+            },
+          };
+        },
+      },
       secureStorage: {
         async setItem(key, value) {
           host._record("secureStorage.setItem", { key });

@@ -38,12 +38,13 @@ function freePort() {
   });
 }
 
-async function startBridge({ timeoutMs = 30000, args = [] } = {}) {
+/** env: extra environment for the bridge (e.g. RB_MODEL_REGISTRY for a local mirror). */
+async function startBridge({ timeoutMs = 30000, args = [], env = {} } = {}) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "rb-uxp-"));
   const port = await freePort();
   const child = spawn(pythonPath(), ["-m", "bridge", "serve", "--port", String(port), ...args], {
     cwd: BRIDGE_ROOT,
-    env: { ...process.env, RB_HOME: home, PYTHONPATH: BRIDGE_ROOT, PYTHONUNBUFFERED: "1" },
+    env: { ...process.env, ...env, RB_HOME: home, PYTHONPATH: BRIDGE_ROOT, PYTHONUNBUFFERED: "1" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -84,4 +85,4 @@ async function startBridge({ timeoutMs = 30000, args = [] } = {}) {
   };
 }
 
-module.exports = { startBridge, unavailable, freePort, pythonPath, REPO };
+module.exports = { startBridge, unavailable, freePort, pythonPath, REPO, BRIDGE_ROOT };
