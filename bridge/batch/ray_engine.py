@@ -7,7 +7,8 @@ does: the journal, resume, atomic outputs (written by the actors with the same
 temporary-then-rename writes), progress and the report.
 
 Actors ask for one GPU each when the cluster has GPUs and the recipe wants one
-(`gpus_per_worker`, auto by default), else one CPU each. Paths must mean the
+(`gpus_per_worker`, auto by default), else one CPU each; `workers` is then capped at
+the actors the cluster's GPUs can hold. Paths must mean the
 same on every node (a shared or network folder), and the bridge must be
 installed on the workers; on a local instance the driver's import path is passed on.
 Why actors and not Ray Data: per-file records (status, errors, metrics) go to a
@@ -49,6 +50,25 @@ def import_ray() -> Any:
     return ray
 
 
+def actor_plan(workers: int | None, gpus_per_worker: float | None, wants_gpu: bool,
+               resources: dict[str, float], tasks: int) -> tuple[int, float]:
+    """(how many actors, GPUs each) for a cluster's resources.
+
+    GPU actors are no more than the cluster's GPUs hold: one that cannot be placed would
+    keep the files queued on it waiting forever (a cluster with no GPU yet, where an
+    autoscaler may add one, gets what was asked, at least one).
+    """
+    gpus = float(resources.get("GPU", 0))
+    per_gpu = gpus_per_worker if gpus_per_worker is not None else (
+        1.0 if wants_gpu and gpus >= 1 else 0.0)
+    if per_gpu > 0:
+        fit = max(1, int(gpus / per_gpu))
+        n = min(workers, fit) if workers and gpus > 0 else (workers or fit)
+    else:
+        n = workers or max(1, int(resources.get("CPU", 1)))
+    return max(1, min(n, tasks)), per_gpu
+
+
 class RayEngine:
     name = "ray"
 
@@ -84,14 +104,8 @@ class RayEngine:
         started_here = self._init(ray)
         try:
             resources = ray.cluster_resources()
-            gpus = float(resources.get("GPU", 0))
-            per_gpu = self.gpus_per_worker if self.gpus_per_worker is not None else (
-                1.0 if wants_gpu and gpus >= 1 else 0.0)
-            if per_gpu > 0:
-                n = self.workers or max(1, int(gpus / per_gpu))
-            else:
-                n = self.workers or max(1, int(resources.get("CPU", 1)))
-            n = min(n, len(tasks))
+            n, per_gpu = actor_plan(self.workers, self.gpus_per_worker, wants_gpu, resources,
+                                    len(tasks))
             threads = max(1, int(resources.get("CPU", 1)) // n)
             actor_cls = ray.remote(num_cpus=1, num_gpus=per_gpu)(_BatchActor)
             actors = {i: actor_cls.remote(args, threads) for i in range(n)}

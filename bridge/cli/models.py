@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bridge.errors import InvalidInput
+from bridge.errors import InvalidInput, ModelMissing
 
 
 def _manager() -> Any:
@@ -79,8 +79,12 @@ def cmd_pull(args: argparse.Namespace) -> int:
     manager = _manager()
     entry = manager.entry(args.id)
     if manager.is_installed(entry.id) and not args.force:
-        print(f"{entry.id} is already installed: {manager.require(entry.id)}")
-        return 0
+        try:  # require() hashes a file changed on disk: a damaged one is pulled again
+            print(f"{entry.id} is already installed: {manager.require(entry.id)}")
+            return 0
+        except ModelMissing:
+            print(f"note: {entry.id} changed on disk since it was installed; downloading it "
+                  "again", file=sys.stderr)
     if entry.non_commercial:
         print(f"note: {entry.id} is licensed {entry.license}: non-commercial use only",
               file=sys.stderr)

@@ -24,8 +24,14 @@ States (`state(id)["state"]`):
   downloading  a pull is running in this process (`received`, `total`)
   installed    the file is present (cheap check: exists, size as recorded; for a folder,
                every recorded file)
-  corrupt      a size changed or a file went, or `verify` found a different hash; pull
-               or import again
+  corrupt      a size changed or a file went, or `verify` (or the check before use, below)
+               found a different hash; pull or import again
+
+Before use (`require`, which every load goes through) a file whose size or mtime is not
+the one recorded when its bytes were last checked (`checked`; for a folder, each file's
+`mtime_ns`) is hashed again and compared with its recorded sha256: a file edited or
+damaged since is marked corrupt and refused with the way to get it again, instead of
+being loaded. An unchanged file costs one stat (bridge/models/integrity.py).
 
 Checksums: a download must match the registry's sha256 (or md5, where only that is
 known); with neither, the first download's sha256 is recorded and a warning logged
@@ -52,6 +58,7 @@ API used by the server and operations:
     import_file(path, as_id=None) -> Path (a file or a diffusers folder)  remove(id)
     require(id) -> Path                    load(id, denoise=None) -> LoadedModel
     installed(task=None) -> list[ModelEntry]          entry(id) -> ModelEntry
+    is_installed(id) (stat only)                       is_usable(id) (bytes checked too)
 """
 
 from __future__ import annotations
@@ -73,7 +80,7 @@ from typing import Any
 from bridge.config import Settings, load_settings
 from bridge.errors import InvalidInput, InvalidParams, ModelError, ModelMissing, NotFound
 from bridge.models import download as dl
-from bridge.models import folders
+from bridge.models import folders, integrity
 from bridge.models.registry import ID_PATTERN, ModelEntry, Registry, builtin_registry
 from bridge.private_dirs import make_dir
 
@@ -101,6 +108,13 @@ def _hash_file(path: Path) -> tuple[str, str, int]:
             md5.update(chunk)
             n += len(chunk)
     return sha.hexdigest(), md5.hexdigest(), n
+
+
+def _stamp_folder(folder: Path, files: dict[str, dict[str, Any]]) -> None:
+    """Record each checked file's mtime (its size is recorded already) in place."""
+    for rel, info in files.items():
+        with contextlib.suppress(OSError):
+            info["mtime_ns"] = integrity.stat_of(folder / rel)["mtime_ns"]
 
 
 def registry_from_env() -> Registry | None:
@@ -296,6 +310,14 @@ class ModelManager:
         entry = self.entry(model_id)
         return self._file_state(entry, self._read_manifest().get(entry.id))[0] == "installed"
 
+    def is_usable(self, model_id: str) -> bool:
+        """Installed, and its bytes checked as `require` does (hashing only what changed)."""
+        try:
+            self.require(model_id)
+        except ModelMissing:
+            return False
+        return True
+
     # -- getting models -----------------------------------------------------------------
     def _missing_hint(self, entry: ModelEntry) -> str:
         size = f" ({_megabytes(entry.size)})" if entry.size else ""
@@ -322,8 +344,9 @@ class ModelManager:
             lock = self._pull_locks.setdefault(entry.id, threading.Lock())
         with lock:
             manifest = self._read_manifest()
-            state, path = self._file_state(entry, manifest.get(entry.id))
-            if state == "installed" and not force:
+            rec = manifest.get(entry.id)
+            state, path = self._file_state(entry, rec)
+            if state == "installed" and not force and not self._damaged(entry, rec, path):
                 return path
             self._active[entry.id] = {"received": 0, "total": entry.size}
 
@@ -348,7 +371,9 @@ class ModelManager:
                 self._active.pop(entry.id, None)
             if path != dest and state != "missing":
                 folders.delete_path(path)  # the file or folder this pull replaces
+            integrity.forget(dest)
             if got is None:
+                _stamp_folder(dest, record["files"])
                 self._update_manifest(entry.id, {**record, "installed_at": _now()})
                 self._forget_loaded(entry.id)
                 return dest
@@ -358,7 +383,7 @@ class ModelManager:
             self._update_manifest(entry.id, {
                 "file": dest.name, "sha256": got.sha256, "md5": got.md5, "size": got.size,
                 "source": "download", "url": entry.url, "installed_at": _now(),
-                "official": entry.has_official_checksum,
+                "official": entry.has_official_checksum, "checked": integrity.stat_of(dest),
             })
             self._forget_loaded(entry.id)
             return dest
@@ -373,6 +398,7 @@ class ModelManager:
                                model=entry.id, hint=self._missing_hint(entry))
         if path.is_dir():
             return self._verify_folder(entry, rec, path)
+        before = integrity.stat_of(path)
         sha, md5, size = _hash_file(path)
         official = (entry.sha256 == sha) if entry.sha256 else (
             entry.md5 == md5 if entry.md5 else None)
@@ -380,8 +406,11 @@ class ModelManager:
         ok = rec["sha256"] == sha if rec is not None and rec.get("sha256") else bool(official)
         new = dict(rec or {"file": path.name, "source": "unknown", "installed_at": _now()})
         new.update({"verified_at": _now(), "corrupt": not ok})
+        new.pop("checked", None)
         if ok:
             new.update({"sha256": sha, "md5": md5, "size": size})
+            if integrity.stat_of(path) == before:  # not written to while it was read
+                new["checked"] = before
             if official is not None:
                 new["official"] = bool(official)
         self._update_manifest(entry.id, new)
@@ -395,6 +424,7 @@ class ModelManager:
         if not isinstance(files, dict):
             # A folder put here by hand: from now on its present hashes are the reference.
             files = folders.hash_tree(path)
+            _stamp_folder(path, files)
             log.warning("model %s: a folder without a record; recorded the sha256 of its %d "
                         "files", entry.id, len(files))
             new = dict(rec or {"source": "unknown", "installed_at": _now(), "official": False})
@@ -412,6 +442,9 @@ class ModelManager:
             log.warning("model %s: %d files changed or missing: %s", entry.id, len(bad),
                         ", ".join(bad[:5]))
             self._forget_loaded(entry.id)
+        else:
+            new["files"] = {rel: dict(info) for rel, info in files.items()}
+            _stamp_folder(path, new["files"])
         self._update_manifest(entry.id, new)
         return not bad
 
@@ -458,6 +491,7 @@ class ModelManager:
             if _hash_file(Path(tmp))[0] != sha:
                 raise InvalidInput(f"{path} changed while it was being copied; try again")
             os.replace(tmp, dest)
+            integrity.forget(dest)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -465,6 +499,7 @@ class ModelManager:
         record: dict[str, Any] = {
             "file": dest.name, "sha256": sha, "md5": md5, "size": size, "source": "import",
             "imported_from": str(path.resolve()), "installed_at": _now(), "official": official,
+            "checked": integrity.stat_of(dest),
         }
         if custom_json is not None:
             record["entry"] = custom_json
@@ -515,6 +550,8 @@ class ModelManager:
             lock = self._pull_locks.setdefault(entry.id, threading.Lock())
         with lock:
             dest, record = folders.import_folder(path, self.models_dir, entry.filename, None)
+            integrity.forget(dest)
+            _stamp_folder(dest, record["files"])
             self._drop_replaced(entry, dest)
             record["installed_at"] = _now()
             if custom_json is not None:
@@ -618,13 +655,94 @@ class ModelManager:
         self._forget_loaded(entry.id)
 
     def require(self, model_id: str) -> Path:
+        """The installed file or folder, its bytes checked if it changed on disk since they
+        last were; ModelMissing (how to get it again) when missing or damaged."""
         entry = self.entry(model_id)
-        state, path = self._file_state(entry, self._read_manifest().get(entry.id))
+        rec = self._read_manifest().get(entry.id)
+        state, path = self._file_state(entry, rec)
         if state == "installed":
-            return path
-        what = "is damaged (its file changed)" if state == "corrupt" else "is not installed"
+            damaged = self._damaged(entry, rec, path)
+            if not damaged:
+                return path
+            what = (f"is damaged: {', '.join(damaged[:3])} no longer "
+                    f"{'matches' if len(damaged) == 1 else 'match'} the sha256 recorded when "
+                    "it was installed")
+        elif state == "corrupt":
+            what = "is damaged (its file changed)"
+        else:
+            what = "is not installed"
         raise ModelMissing(f"model '{entry.id}' {what}: {self._missing_hint(entry)}",
                            model=entry.id, hint=self._missing_hint(entry))
+
+    def _damaged(self, entry: ModelEntry, rec: dict[str, Any] | None, path: Path) -> list[str]:
+        """The files of an installed model whose bytes are no longer the recorded ones,
+        hashing only those whose size or mtime changed since they were checked (or that
+        were never stamped). Damage found is recorded (state `corrupt`); files found intact
+        are stamped again so the next use costs a stat. Nothing to compare with (no
+        recorded sha256: a file put in the folder by hand) is taken as it is."""
+        if rec is None:
+            return []
+        if path.is_dir():
+            files = rec.get("files")
+            if not isinstance(files, dict):
+                return []
+            expected = {rel: info["sha256"] for rel, info in files.items()
+                        if isinstance(info, dict) and isinstance(info.get("sha256"), str)}
+            changed = [rel for rel in sorted(expected)
+                       if not integrity.unchanged(path / rel, files[rel])]
+            names = {rel: rel for rel in changed}
+            paths = {rel: path / rel for rel in changed}
+        else:
+            sha = rec.get("sha256")
+            if not isinstance(sha, str) or integrity.unchanged(path, rec.get("checked")):
+                return []
+            expected, names, paths = {"": sha}, {"": path.name}, {"": path}
+            changed = [""]
+        if not changed:
+            return []
+        bad, stamps = [], {}
+        for key in changed:
+            try:
+                before = integrity.stat_of(paths[key])
+                ok = integrity.sha256_of(paths[key]) == expected[key]
+                after = integrity.stat_of(paths[key])
+            except OSError:
+                ok, before, after = False, None, None
+            if not ok:
+                bad.append(key)
+            elif before == after:
+                stamps[key] = before
+        self._record_check(entry, rec, [names[k] for k in bad], stamps, path.is_dir())
+        return [names[k] for k in bad]
+
+    def _record_check(self, entry: ModelEntry, checked: dict[str, Any], bad: list[str],
+                      stamps: dict[str, Any], folder: bool) -> None:
+        """Write what `_damaged` found into the record it checked, unless a pull or an import
+        replaced that record meanwhile. A manifest that cannot be written is only logged:
+        the per-process hash cache still keeps the next use cheap."""
+        if bad:
+            log.warning("model %s: %s changed on disk since it was installed (sha256 differs); "
+                        "marked corrupt", entry.id, ", ".join(bad[:5]))
+            self._forget_loaded(entry.id)
+        with self._lock:
+            rec = self._read_manifest().get(entry.id)
+            if rec is None or rec.get("sha256") != checked.get("sha256"):
+                return
+            new = dict(rec)
+            if bad:
+                new.update({"corrupt": True, "verified_at": _now()})
+                if folder:
+                    new["damaged_files"] = bad[:20]
+            if folder:
+                new["files"] = {rel: dict(info) for rel, info in rec["files"].items()}
+                for rel, stamp in stamps.items():
+                    new["files"][rel]["mtime_ns"] = stamp["mtime_ns"]
+            elif "" in stamps:
+                new["checked"] = stamps[""]
+            try:
+                self._update_manifest(entry.id, new)
+            except OSError as e:
+                log.warning("could not record the check of model %s: %s", entry.id, e)
 
     # -- loading ------------------------------------------------------------------------
     @property

@@ -19,7 +19,8 @@
 * Memory: `ModelCache` keeps loaded models in LRU order under a byte budget, shared
   with every other kind of model (bridge.models.resident). `LoadedModel.__call__` turns
   CUDA/MPS out-of-memory into `TileTooLarge` after freeing the cache, so the tiling
-  engine retries with smaller tiles.
+  engine retries with smaller tiles; any other exception from a forward (the process's
+  own MemoryError aside) becomes a `ModelError` naming the model and the tile size.
 
 The tile function contract (see bridge.imaging.tiling): `LoadedModel(tile)` takes a
 float32 HxWxC array in [0, 1] with C == input_channels and returns float32
@@ -43,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.errors import BridgeError, ModelError
+from bridge.errors import BridgeError, ModelError, is_out_of_memory
 from bridge.imaging.tiling import TileTooLarge
 from bridge.models.resident import KeyedCache, ResidentModels, module_bytes
 
@@ -369,7 +370,16 @@ class LoadedModel:
                     del e
                     free_device_memory(self.device)
                     raise TileTooLarge() from None
-                raise
+                if is_out_of_memory(e):  # the process's own memory: the job says so
+                    raise
+                # A model that fails mid-image fails its job as the model's error, named,
+                # not as an anonymous internal error.
+                h, w = tile.shape[:2]
+                log.warning("model %s failed on a %dx%d tile", self.model_id, h, w,
+                            exc_info=True)
+                raise ModelError(f"model {self.model_id} failed on a {w}x{h} px tile: "
+                                 f"{type(e).__name__}: {e}", model=self.model_id,
+                                 tile=[w, h]) from e
 
     def _forward(self, tile: np.ndarray, call: Callable[[Any, Any], Any] | None = None) -> Any:
         import torch

@@ -80,7 +80,9 @@ async def _submit(request: web.Request, op_name: str | None) -> Job:
     op = get_operation(name)
     loop = asyncio.get_running_loop()
     manager = await loop.run_in_executor(None, st.manager)
-    params = prepare(op, sub.image, sub.mask, sub.params, manager)
+    # Off the event loop: an operation's checks may hash a model file changed on disk.
+    params = await loop.run_in_executor(
+        None, prepare, op, sub.image, sub.mask, sub.params, manager)
     image, mask = sub.image, sub.mask
 
     def work(ctx: Any) -> OpResult:

@@ -82,7 +82,10 @@ class ServerState:
         current = await loop.run_in_executor(None, manager.state, model_id)
         if model_id in self._pulls:
             return {"model": model_id, "state": "downloading"}
-        if current.get("state") == "installed":
+        # is_usable() hashes a file changed on disk since it was checked: a damaged one is
+        # pulled again.
+        if current.get("state") == "installed" and await loop.run_in_executor(
+                None, manager.is_usable, model_id):
             return {"model": model_id, "state": "installed"}
         token = CancelToken()
         self._pulls[model_id] = token

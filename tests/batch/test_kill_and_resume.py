@@ -1,8 +1,12 @@
 """A 200-image batch killed with SIGKILL half-way, then resumed: the promise of `batch`.
 
-A real `retouch-bridge batch` process is killed when its journal shows about half
-the files done. The re-run must finish the rest: every output exactly once, nothing
-half-written left, the inputs' bytes unchanged, and the corrupt file reported.
+A real `retouch-bridge batch` process is killed when its journal shows a little over
+half the files done. The re-run must finish the rest: every output exactly once,
+nothing half-written left, the inputs' bytes unchanged, and the corrupt file reported.
+
+The corrupt file sorts in the middle (task 100 of 200), so the first run meets it with
+good files on both sides: it fails alone and the files after it go on before the kill.
+A failed file is not a finished one: the re-run tries it again and reports it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 200
-CORRUPT = "img_100.png"
+CORRUPT = "set1/img_100.png"  # 100 % 3 == 1: where make_inputs would put it
+KILL_AFTER = N // 2 + 10  # files journaled: past the corrupt one (task 100)
 RECIPE = """
 name = "resume"
 [output]
@@ -41,9 +46,9 @@ def make_inputs(folder: Path) -> None:
         sub = folder / f"set{i % 3}"
         sub.mkdir(parents=True, exist_ok=True)
         name = f"img_{i:03d}.png"
-        if name == CORRUPT:
+        if f"{sub.name}/{name}" == CORRUPT:
             good = cv2.imencode(".png", np.zeros((64, 64, 3), np.uint8))[1].tobytes()
-            (folder / name).write_bytes(good[:60])  # a truncated PNG, in the top folder
+            (sub / name).write_bytes(good[:60])  # a truncated PNG
             continue
         pixels = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
         cv2.rectangle(pixels, (16, 16), (48, 48), (200, 80, 40), -1)
@@ -55,6 +60,19 @@ def make_inputs(folder: Path) -> None:
 def digests(folder: Path) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def file_records(journal: Path) -> list[dict]:
+    """The journal's complete file lines, in the order they were appended."""
+    records = []
+    for line in journal.read_text(errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue  # a torn last line
+        if rec.get("type") == "file":
+            records.append(rec)
+    return records
 
 
 def done_count(journal: Path) -> int:
@@ -77,13 +95,20 @@ def test_killed_half_way_then_resumed(tmp_path):
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while done_count(journal) < N // 2 and time.monotonic() < deadline:
+    while done_count(journal) < KILL_AFTER and time.monotonic() < deadline:
         assert proc.poll() is None, "the batch ended before it could be killed"
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     killed_at = done_count(journal)
-    assert N // 2 <= killed_at < N - 20, killed_at
+    assert KILL_AFTER <= killed_at < N - 20, killed_at
+    assert sorted(p.relative_to(src).as_posix() for p in src.rglob("*.png")).index(CORRUPT) == 100
+    first_run = file_records(journal)
+    order = [r["input"] for r in first_run]
+    at = order.index(CORRUPT)  # met in the first run, in the middle of good files
+    assert first_run[at]["status"] == "failed"
+    assert 10 <= at < len(order) - 5, (at, len(order))
+    assert all(r["status"] == "done" for r in first_run[at - 10:at] + first_run[at + 1:at + 6])
     time.sleep(1.5)  # orphaned workers notice within a second; none may write after this
     snapshot = digests(out)
     time.sleep(1.2)
@@ -96,7 +121,7 @@ def test_killed_half_way_then_resumed(tmp_path):
     assert summary["total"] == N
     assert summary["skipped"] >= killed_at - 3  # at most a couple were in flight and redone
     assert summary["skipped"] + summary["done"] == N - 1
-    assert [f["input"] for f in summary["failed"]] == [CORRUPT]
+    assert [f["input"] for f in summary["failed"]] == [CORRUPT]  # tried again, failed again
 
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
                    if p.is_file() and ".retouch-batch" not in p.parts)
@@ -109,11 +134,7 @@ def test_killed_half_way_then_resumed(tmp_path):
         assert decoded is not None and decoded.shape == (64, 64, 3)
     assert digests(src) == before
 
-    latest: dict[str, dict] = {}
-    for line in journal.read_text().splitlines():
-        rec = json.loads(line)
-        if rec.get("type") == "file":
-            latest[rec["input"]] = rec
+    latest = {rec["input"]: rec for rec in file_records(journal)}
     assert len(latest) == N
     assert latest[CORRUPT]["status"] == "failed" and latest[CORRUPT]["error"]["message"]
     assert all(r["status"] == "done" for k, r in latest.items() if k != CORRUPT)

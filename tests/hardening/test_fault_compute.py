@@ -1,13 +1,15 @@
 """Work that fails part-way, on one real server: a model whose output blows up mid-image,
-a device that runs out of memory for large tiles (the tiling engine halves them), one that
-runs out at every size, and the process itself running out of memory.
+a model that raises mid-image, a device that runs out of memory for large tiles (the
+tiling engine halves them), one that runs out at every size, and the process itself
+running out of memory.
 
 Models are tiny Compact x4 networks pulled from a local mirror (RB_MODEL_REGISTRY):
 - `realesr-animevideov3`: a healthy one;
 - `realesr-general-x4v3`: weights scaled by 1e20 and PReLU slopes of 0, so any non-zero
   input gives NaN (the runtime refuses non-finite output), while black stays exactly 0.
-The out-of-memory device is simulated inside torch (tests/hardening/fault_injection),
-with a limit in pixels the tests change while the server runs.
+The out-of-memory device and the model that raises are simulated inside torch
+(tests/hardening/fault_injection), with a limit in pixels, and the number of the forward
+that raises, the tests change while the server runs.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import pytest
 
 from bridge.models.registry import builtin_registry
 from tests.hardening.conftest import FAULT_INJECTION
-from tests.hardening.helpers import pull, result_pixels, run_raw
+from tests.hardening.helpers import leftovers, pull, result_pixels, run_raw
 from tests.hardening.procinfo import memory_kb
 from tests.models import tiny_models as tm
 from tests.models.file_server import FileServer
@@ -53,12 +55,17 @@ def overflowing(seed: int = 5) -> dict:
 
 
 class Server:
-    def __init__(self, bridge: Bridge, oom_file: Path) -> None:
+    def __init__(self, bridge: Bridge, oom_file: Path, raise_file: Path) -> None:
         self.b = bridge
         self.oom_file = oom_file
+        self.raise_file = raise_file
 
     def oom_above(self, pixels: int | None) -> None:
         self.oom_file.write_text("" if pixels is None else str(pixels))
+
+    def raise_at_forward(self, n: int | None) -> None:
+        """The n-th model forward from now raises RuntimeError (None: none does)."""
+        self.raise_file.write_text("" if n is None else str(n))
 
 
 @pytest.fixture(scope="module")
@@ -76,14 +83,15 @@ def server(tmp_path_factory) -> Iterator[Server]:
                                     sha256=hashlib.sha256(data).hexdigest(), md5=None)
         entries.append(e.to_json())
     (tmp / "mirror.json").write_text(json.dumps({"models": entries}))
-    oom_file = tmp / "oom-limit"
+    oom_file, raise_file = tmp / "oom-limit", tmp / "raise-at"
     env = {"RB_MODEL_REGISTRY": str(tmp / "mirror.json"), "RB_DEVICE": "cpu",
-           "PYTHONPATH": str(FAULT_INJECTION), "RB_FAULT_OOM_FILE": str(oom_file)}
+           "PYTHONPATH": str(FAULT_INJECTION), "RB_FAULT_OOM_FILE": str(oom_file),
+           "RB_FAULT_RAISE_FILE": str(raise_file)}
     try:
         with running_bridge(tmp / "home", env=env) as b:
             pull(b, HEALTHY)
             pull(b, BROKEN)
-            yield Server(b, oom_file)
+            yield Server(b, oom_file, raise_file)
     finally:
         host.stop()
 
@@ -112,6 +120,32 @@ def test_a_model_that_fails_mid_image_fails_its_job_alone(server: Server):
     assert black["state"] == "done"
     assert not result_pixels(b, black).any()
     after = upscale(server, HEALTHY, IMAGE, 32)
+    assert after["state"] == "done"
+    assert np.array_equal(result_pixels(b, after), result_pixels(b, before))
+
+
+def test_a_model_that_raises_mid_image_is_a_clear_model_error(server: Server):
+    b = server.b
+    before = upscale(server, HEALTHY, IMAGE, 16)  # 36 tiles of 16 px
+    assert before["state"] == "done"
+    files_before = set(leftovers(b.home / "cache"))
+    server.raise_at_forward(12)
+    try:
+        failed = upscale(server, HEALTHY, IMAGE, 16)
+    finally:
+        server.raise_at_forward(None)
+    assert failed["state"] == "failed"
+    error = failed["error"]
+    assert error["code"] == "model_error", error
+    assert error["message"].startswith(f"model {HEALTHY} failed on a ")
+    assert "px tile: RuntimeError: simulated fault" in error["message"]
+    assert error["details"]["model"] == HEALTHY and len(error["details"]["tile"]) == 2
+    assert 0.2 < failed["progress"] < 0.5, "it should fail part-way, at the 12th tile of 36"
+    assert b.get(f"/v1/jobs/{failed['id']}/result").status == 404
+    assert set(leftovers(b.home / "cache")) <= files_before  # nothing of it left behind
+
+    assert b.alive()
+    after = upscale(server, HEALTHY, IMAGE, 16)
     assert after["state"] == "done"
     assert np.array_equal(result_pixels(b, after), result_pixels(b, before))
 

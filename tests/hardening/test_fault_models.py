@@ -54,6 +54,38 @@ def model_file(home: Path) -> Path:
     return home / "models" / builtin_registry().get(MODEL).filename
 
 
+def test_a_flipped_file_is_found_before_loading_without_verify_and_a_re_pull_fixes_it(
+        served):
+    """Bytes flipped mid-file, same size, mtime moved on as by any write; no `models
+    verify`: the server hashes the changed file before loading it, refuses it clearly,
+    lists it as corrupt, and the pull endpoint downloads it again."""
+    home, env = served
+    with running_bridge(home, env=env) as b:
+        pull(b, MODEL)
+        first = upscale(b)
+        assert first["state"] == "done", first
+        good = result(b, first)
+    path = model_file(home)
+    st = path.stat()
+    flip(path, st.st_size // 2)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+
+    with running_bridge(home, env=env) as b:
+        assert model_state(b, MODEL)["state"] == "installed"  # nothing hashed yet
+        failed = upscale(b)
+        assert failed["state"] == "failed"
+        assert failed["error"]["code"] == "model_missing", failed["error"]
+        assert "damaged" in failed["error"]["message"]
+        assert f"retouch-bridge models pull {MODEL}" in failed["error"]["message"]
+        assert model_state(b, MODEL)["state"] == "corrupt"
+        assert b.alive()
+
+        pull(b, MODEL)  # POST /v1/models/{id}/pull, from the local HTTP server
+        again = upscale(b)
+        assert again["state"] == "done", again
+        assert result(b, again) == good
+
+
 def test_verify_finds_a_flipped_file_the_server_refuses_it_and_a_re_pull_fixes_it(
         served):
     home, env = served
@@ -86,14 +118,17 @@ def test_verify_finds_a_flipped_file_the_server_refuses_it_and_a_re_pull_fixes_i
 
 
 def test_damage_the_size_check_or_the_loader_finds_is_said_clearly(served):
-    """Bytes flipped in the zip's central directory (same size, not verified yet): the
-    loader cannot read the file and the job says so; a truncated file is corrupt at once
-    (its size differs from the manifest's), without a verify. The server goes on."""
+    """Bytes flipped in the zip's central directory with the file's mtime put back (what
+    the check before use cannot see: size and mtime as recorded, so it is not hashed):
+    the loader cannot read the file and the job says so; a truncated file is corrupt at
+    once (its size differs from the manifest's), without a verify. The server goes on."""
     home, env = served
     with running_bridge(home, env=env) as b:
         pull(b, MODEL)
         path = model_file(home)
-        flip(path, path.stat().st_size - 100)
+        st = path.stat()
+        flip(path, st.st_size - 100)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
         job = upscale(b)
         assert job["state"] == "failed"
         assert job["error"]["code"] == "model_error", job["error"]

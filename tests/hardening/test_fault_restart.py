@@ -1,14 +1,18 @@
 """The server killed (SIGKILL) in the middle of work, then started again on the same port.
 
-The bridge keeps no queue on disk: a killed server's jobs are gone, and a client
-(the Lightroom plugin exporting a batch, the Photoshop panel) learns it from a 404 on
-their ids and submits them again. What the server must guarantee, and these tests
-check: it starts again at once on the same port, the job files of the killed run
-(PSD uploads and results) are swept at that start and no sooner (a second bridge
-sharing the cache never deletes a live one's), ids from before answer 404 rather than
-someone else's result, and a client that resubmits what it did not collect ends with
-every result exactly once. The `retouch-bridge batch` command's own kill-and-resume
-(its journal) is tested in tests/batch/test_kill_and_resume.py.
+The bridge keeps no queue on disk: a killed server's jobs are gone. No shipped client
+resubmits them by itself: the Photoshop panel, polling a job, gets a connection error or,
+once the bridge is back, a 404 (not_found) and shows that job as failed; the Lightroom
+plug-in's requests are synchronous (no job ids), so a photo whose request the kill cut
+off fails with a network error in the export's report. The user runs it again. Only
+`retouch-bridge batch` resumes on its own, from its journal
+(tests/batch/test_kill_and_resume.py). What the server must guarantee, and these tests
+check: it starts again at once on the same port, the job files of the
+killed run (PSD uploads and results) are swept at that start and no sooner (a second
+bridge sharing the cache never deletes a live one's), ids from before answer 404
+rather than someone else's result, and a client that resubmits what it did not
+collect (this test's own client, standing in for a user running the work again) ends
+with every result exactly once.
 """
 
 from __future__ import annotations

@@ -312,10 +312,13 @@ def test_load_caches_and_evicts_under_the_budget(tmp_path: Path) -> None:
 def test_load_checks_the_installed_file_is_the_registry_model(tmp_path: Path) -> None:
     m = manager()
     dest = m.import_file(tm.save(tm.compact(), tmp_path / "a.pth"), as_id="realesr-animevideov3")
-    # Someone swaps the file behind our back (same size would pass the cheap check).
+    # A record that agrees with another network's file (size, sha256: its bytes pass the
+    # checks before use): loading still finds it is not the registry's architecture.
     tm.save(tm.rrdb(), dest)
     record = json.loads(m.manifest_path.read_text())["models"]["realesr-animevideov3"]
-    m._update_manifest("realesr-animevideov3", {**record, "size": dest.stat().st_size})
+    m._update_manifest("realesr-animevideov3", {
+        **record, "size": dest.stat().st_size,
+        "sha256": hashlib.sha256(dest.read_bytes()).hexdigest()})
     with pytest.raises(ModelError, match="holds a ESRGAN model"):
         m.load("realesr-animevideov3")
 

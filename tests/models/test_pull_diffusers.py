@@ -373,6 +373,40 @@ def test_verify_detects_changed_files_and_rm_removes_the_folder(hub: HubServer) 
         m.remove(SD15)
 
 
+def test_a_folder_file_changed_on_disk_is_refused_before_use_and_re_pulled(
+        hub: HubServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No verify: the check before use hashes only files whose mtime moved, finds the
+    flipped one, marks the model corrupt; the pull endpoint's path (pull without force)
+    downloads it again."""
+    from bridge.models import integrity
+
+    hashed: list[str] = []
+    real = integrity.hash_file
+    monkeypatch.setattr(integrity, "hash_file",
+                        lambda p: (hashed.append(Path(p).name), real(p))[1])
+    m = manager(hub)
+    folder = m.pull(SD15)
+    assert m.require(SD15) == folder and hashed == []  # stamped at pull: nothing re-hashed
+    unet = folder / UNET16
+    data = bytearray(unet.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 16] = bytes(b ^ 0xFF for b in data[middle:middle + 16])
+    st = unet.stat()
+    unet.write_bytes(bytes(data))
+    os.utime(unet, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+    assert m.state(SD15)["state"] == "installed"  # sizes only, until it is used
+    with pytest.raises(ModelMissing, match=r"damaged: unet/diffusion_pytorch_model\.fp16"):
+        manager(hub).require(SD15)
+    assert hashed == [unet.name]  # one file changed, one file hashed
+    state = m.state(SD15)
+    assert state["state"] == "corrupt"
+    requests = len(hub.requests)
+    m.pull(SD15)
+    assert len(hub.requests) > requests
+    assert m.require(SD15) == folder and m.state(SD15)["state"] == "installed"
+    assert hashed == [unet.name]
+
+
 def test_rm_discards_an_interrupted_pull(hub: HubServer) -> None:
     repo_id = builtin_registry().get(SD15).hub_repo
     unet = hub.repos[repo_id].files[UNET16]
