@@ -341,8 +341,9 @@ def _prepare(operation: Operation, values: dict[str, Any], result: OpResult, doc
     # "auto" chose, and the seed each layer was made with (a random one when none was
     # asked for; seed + i for variation i).
     used = dict(values)
-    if isinstance(result.metadata.get("model"), str):
-        used["model"] = result.metadata["model"]
+    for key in ("model", "engine"):  # what "auto" chose; remove's LaMa or OpenCV fallback
+        if isinstance(result.metadata.get(key), str):
+            used[key] = result.metadata[key]
     base = layer_name(operation, used)
     seeds = result.metadata.get("seeds")
     seeded = isinstance(seeds, list) and len(seeds) == len(result.layers)

@@ -57,8 +57,13 @@ def _fill(params: Mapping[str, Any]) -> str:
     return "AI Fill" + (f" {_quoted(prompt)}" if prompt else "") + _seed(params)
 
 
+_ENGINES = {"lama": "LaMa", "opencv": "OpenCV"}
+
+
 def _remove(params: Mapping[str, Any]) -> str:
-    return "AI Remove" + _seed(params)
+    # The engine that ran (LaMa, or the OpenCV fallback without it): its quality differs.
+    engine = params.get("engine")
+    return "AI Remove" + (f" {_ENGINES.get(engine, engine)}" if engine else "") + _seed(params)
 
 
 def _upscale(params: Mapping[str, Any]) -> str:
@@ -67,8 +72,10 @@ def _upscale(params: Mapping[str, Any]) -> str:
 
 def _restore_faces(params: Mapping[str, Any]) -> str:
     strength = params.get("strength", params.get("fidelity"))
+    seed = params.get("seed")  # GFPGAN samples noise; 0, the default, goes unsaid
     return ("Restore Faces" + _model(params)
-            + (f" {_number(strength)}" if strength is not None else ""))
+            + (f" {_number(strength)}" if strength is not None else "")
+            + (f" seed {seed}" if seed else ""))
 
 
 def _remove_background(params: Mapping[str, Any]) -> str:

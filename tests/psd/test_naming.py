@@ -24,6 +24,7 @@ def _name(op: str, **params) -> str:
      "Remove Background u2net-like.onnx"),
     ("restore-faces", {"model": "CodeFormer", "fidelity": 0.7}, "Restore Faces CodeFormer 0.7"),
     ("restore-faces", {"model": "GFPGANv1.4"}, "Restore Faces GFPGANv1.4"),
+    ("restore-faces", {"model": "GFPGANv1.4", "seed": 5}, "Restore Faces GFPGANv1.4 seed 5"),
 ])
 def test_names(op: str, params: dict, expected: str) -> None:
     assert _name(op, **params) == expected
@@ -32,3 +33,10 @@ def test_names(op: str, params: dict, expected: str) -> None:
 def test_a_long_prompt_is_cut_and_the_seed_kept() -> None:
     name = _name("fill", prompt="a very " * 40 + "blue sky", seed=3)
     assert name.startswith('AI Fill "a very') and name.endswith('…" seed 3') and len(name) < 90
+
+
+@pytest.mark.parametrize("engine,expected", [("lama", "AI Remove LaMa"),
+                                             ("opencv", "AI Remove OpenCV")])
+def test_remove_names_the_engine_that_ran(engine: str, expected: str) -> None:
+    operation = get_operation("remove")
+    assert layer_name(operation, {**operation.params.validate({}), "engine": engine}) == expected

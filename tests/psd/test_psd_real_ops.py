@@ -69,7 +69,7 @@ def test_remove_with_opencv_adds_a_masked_layer(tmp_path: Path, depth: int) -> N
     out = tmp_path / "out.psd"
     report = apply_to_psd(src, out, "remove", layer="Photo", mask=_selection(),
                           params={"model": "opencv"})
-    path = f"{GROUP_NAME}/AI Remove"
+    path = f"{GROUP_NAME}/AI Remove OpenCV"
     assert [la.path for la in report.layers] == [path] and report.layers[0].has_mask
     assert report.metadata["engine"] == "opencv" and report.params["model"] == "opencv"
     pixels, mask = _check_added(src, out, path, depth)
@@ -103,7 +103,7 @@ def test_cli_remove_with_the_selection_from_a_layer(tmp_path: Path) -> None:
     code = main(["psd", "apply", str(src), "-o", str(out), "--op", "remove", "--layer", "Photo",
                  "--mask-from-layer", "wire", "--param", "model=opencv", "--param", "grow=0"])
     assert code == 0
-    path = f"{GROUP_NAME}/AI Remove"
+    path = f"{GROUP_NAME}/AI Remove OpenCV"
     pixels, mask = _check_added(src, out, path, 8)
     assert (mask[20:30, 18:42] > 0).all()  # the wire layer's rectangle, feathered around it
     assert (mask[:12] == 0).all() and (mask[38:] == 0).all()

@@ -152,10 +152,10 @@ def test_remove_with_a_valid_mask_reports_progress(bridge_server, tmp_path):
     status = bridge_server.get(f"/v1/jobs/{job_id}").json()
     assert status["state"] == "done" and status["progress"] == 1.0
     added = status["result"]["psd"]["layers"]
-    assert [la["path"] for la in added] == ["Retouch Bridge/AI Remove"] and added[0]["has_mask"]
+    assert [la["path"] for la in added] == ["Retouch Bridge/AI Remove OpenCV"] and added[0]["has_mask"]
     out = tmp_path / "out.psd"
     out.write_bytes(bridge_server.get(f"/v1/jobs/{job_id}/result").body)
-    layer = find(PSDImage.open(out), "Retouch Bridge/AI Remove")
+    layer = find(PSDImage.open(out), "Retouch Bridge/AI Remove OpenCV")
     left, top, right, bottom = layer.bbox
     assert left <= 20 and top <= 10 and right >= 44 and bottom >= 30
     inside = layer_array(layer, 8)[10 - top:30 - top, 20 - left:44 - left, :3]
