@@ -54,17 +54,26 @@ def model_file(home: Path) -> Path:
     return home / "models" / builtin_registry().get(MODEL).filename
 
 
+def pulled_and_upscaled(home: Path, env: dict[str, str]) -> bytes:
+    """Pull the model from the local mirror and upscale with it: the good result."""
+    with running_bridge(home, env=env) as b:
+        return re_pulled_and_upscaled(b)
+
+
+def re_pulled_and_upscaled(b: Bridge) -> bytes:
+    pull(b, MODEL)  # POST /v1/models/{id}/pull, from the local HTTP server
+    job = upscale(b)
+    assert job["state"] == "done", job
+    return result(b, job)
+
+
 def test_a_flipped_file_is_found_before_loading_without_verify_and_a_re_pull_fixes_it(
         served):
     """Bytes flipped mid-file, same size, mtime moved on as by any write; no `models
     verify`: the server hashes the changed file before loading it, refuses it clearly,
     lists it as corrupt, and the pull endpoint downloads it again."""
     home, env = served
-    with running_bridge(home, env=env) as b:
-        pull(b, MODEL)
-        first = upscale(b)
-        assert first["state"] == "done", first
-        good = result(b, first)
+    good = pulled_and_upscaled(home, env)
     path = model_file(home)
     st = path.stat()
     flip(path, st.st_size // 2)
@@ -80,20 +89,13 @@ def test_a_flipped_file_is_found_before_loading_without_verify_and_a_re_pull_fix
         assert model_state(b, MODEL)["state"] == "corrupt"
         assert b.alive()
 
-        pull(b, MODEL)  # POST /v1/models/{id}/pull, from the local HTTP server
-        again = upscale(b)
-        assert again["state"] == "done", again
-        assert result(b, again) == good
+        assert re_pulled_and_upscaled(b) == good  # POST /v1/models/{id}/pull
 
 
 def test_verify_finds_a_flipped_file_the_server_refuses_it_and_a_re_pull_fixes_it(
         served):
     home, env = served
-    with running_bridge(home, env=env) as b:
-        pull(b, MODEL)
-        first = upscale(b)
-        assert first["state"] == "done", first
-        good = result(b, first)
+    good = pulled_and_upscaled(home, env)
     path = model_file(home)
     flip(path, path.stat().st_size // 2)
 
@@ -110,10 +112,7 @@ def test_verify_finds_a_flipped_file_the_server_refuses_it_and_a_re_pull_fixes_i
         assert f"models pull {MODEL}" in failed["error"]["message"]
         assert b.alive()
 
-        pull(b, MODEL)  # over HTTP, from the local mirror
-        again = upscale(b)
-        assert again["state"] == "done", again
-        assert result(b, again) == good  # the same weights again: the same pixels
+        assert re_pulled_and_upscaled(b) == good  # the same weights: the same pixels
     assert cli(home, env, "models", "verify", MODEL).returncode == 0
 
 
