@@ -56,9 +56,7 @@ def prepare(op: Operation, image: Image | None, mask: Mask | None, params: Any,
     `selection_later`: the selection is not known yet (a PSD job's mask layer, read
     when the job runs), so only its presence counts as given now.
     """
-    values = op.params.validate(params)
-    if models is not None and "model" not in (params or {}):
-        _apply_default_model(op, values, models)
+    values = resolve_params(op, params, models)
     given = mask is not None or selection_later
     if op.mask == "none" and given:
         raise InvalidInput(f"operation '{op.name}' takes no mask")
@@ -70,6 +68,14 @@ def prepare(op: Operation, image: Image | None, mask: Mask | None, params: Any,
     # Last: what the user can fix in the request comes before what needs a download.
     if models is not None and op.check is not None:
         op.check(values, models)
+    return values
+
+
+def resolve_params(op: Operation, params: Any, models: Any = None) -> dict[str, Any]:
+    """Validated params, with the user's default model when the request names none."""
+    values = op.params.validate(params)
+    if models is not None and "model" not in (params or {}):
+        _apply_default_model(op, values, models)
     return values
 
 

@@ -20,7 +20,7 @@ from bridge.imaging.geometry import Bounds, Extent
 from bridge.imaging.image import Image
 from bridge.imaging.mask import Mask
 from bridge.ops.base import OpContext, Operation, OpResult
-from bridge.ops.registry import get_operation, prepare, run_operation
+from bridge.ops.registry import get_operation, resolve_params, run_operation
 from bridge.psd import files, layers, pixels, preview, writer
 from bridge.psd.document import PSD_MAX_SIDE, Document, check_merged_bytes, open_document
 from bridge.psd.naming import layer_name
@@ -117,9 +117,9 @@ def apply_to_psd(
     ctx = ctx or OpContext()
     _check_request(src, dst, layer, composite, mask, mask_from_layer, in_place)
     operation = get_operation(op)
-    # Early, so a bad parameter fails before the PSD is read. The values used come from
-    # `prepare` below, with the raw params: that is where the user's [default_models] apply.
-    operation.params.validate(params)
+    # Early, so a bad parameter fails before the PSD is read; with the user's default
+    # model when none is named (run_operation checks the rest, once).
+    values = resolve_params(operation, params, ctx.models)
     if operation.mask == "none" and (mask is not None or mask_from_layer is not None):
         raise InvalidInput(f"operation '{op}' takes no mask")
     if in_place and operation.resizes:
@@ -155,7 +155,6 @@ def apply_to_psd(
                 f"lies outside the source ({source}, {source_bounds})")
             raise InvalidInput(f"the selection ({selection_label}) {where}")
 
-    values = prepare(operation, image, local, params, ctx.models)
     ctx.progress(0.1, f"running {op}")
     result = run_operation(op, image, local, values, ctx.sub(0.1, 0.85))
     ctx.check_cancelled()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,10 @@ async def psd_apply(request: web.Request) -> web.Response:
         check_size(Extent(header.width, header.height), st.settings.max_pixels, "PSD document")
         check_merged_bytes(header, st.settings.max_pixels, "PSD document")
         manager = await loop.run_in_executor(None, st.manager)
-        job = _make_job(form, src, folder, Extent(header.width, header.height), manager,
-                        psb=header.version == 2)
+        # Off the loop: the mask decodes here and a model check may hash a changed file.
+        job = await loop.run_in_executor(None, functools.partial(
+            _make_job, form, src, folder, Extent(header.width, header.height), manager,
+            psb=header.version == 2))
         if job.priority not in ("interactive", "batch"):
             raise InvalidParams("priority must be 'interactive' or 'batch'")
         st.queue.submit(job)
@@ -69,7 +72,6 @@ def _make_job(form: transport.Form, src: Path, folder: Path, extent: Extent, man
     op = get_operation(op_name)
     # Raw: the job's apply_to_psd fills in defaults (the user's default models among them).
     params: dict[str, Any] = transport.json_part("params", texts.get("params")) or {}
-    op.params.validate(params)
     layer = texts.get("layer") or None
     composite = (texts.get("composite") or "").lower() in ("1", "true", "yes")
     if layer is None and not composite:
