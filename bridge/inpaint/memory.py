@@ -42,33 +42,38 @@ def pixel_cap(device: str, bytes_per_pixel: int, budget_mb: int = 0) -> int | No
     return max(_FLOOR, free // max(1, bytes_per_pixel))
 
 
-def configured_device(ctx: Any = None) -> str:
-    """The device the settings ask for ('auto': cuda > mps > cpu): those of the job's model
-    manager (the server's own, `serve --device` included), else RB_DEVICE / config."""
-    settings = None
+def job_settings(ctx: Any = None) -> Any:
+    """The settings a job runs under: its model manager's (the server's own, `serve
+    --device` included), else RB_* / config.toml. Never creates the default manager."""
     if ctx is not None and ctx.has_models:
-        # Only a manager the job was given (the server's); never create the default one.
         with contextlib.suppress(ImportError):  # a build without the model manager
             settings = getattr(ctx.models, "settings", None)
-    if settings is None:
-        from bridge.config import load_settings
+            if settings is not None:
+                return settings
+    from bridge.config import load_settings
 
-        settings = load_settings()
-    return pick_device(settings.device)
+    return load_settings()
+
+
+def configured_device(ctx: Any = None) -> str:
+    """The device the job's settings ask for ('auto': cuda > mps > cpu)."""
+    return pick_device(job_settings(ctx).device)
 
 
 def configured_budget_mb(ctx: Any = None) -> int:
-    """The memory budget the settings set (RB_MEMORY_BUDGET_MB; 0: none), from the same
-    place as configured_device: the job's model manager, else the environment / config."""
-    settings = None
-    if ctx is not None and ctx.has_models:
-        with contextlib.suppress(ImportError):
-            settings = getattr(ctx.models, "settings", None)
-    if settings is None:
-        from bridge.config import load_settings
+    """The memory budget the job's settings set (RB_MEMORY_BUDGET_MB; 0: none)."""
+    return int(getattr(job_settings(ctx), "memory_budget_mb", 0) or 0)
 
-        settings = load_settings()
-    return int(getattr(settings, "memory_budget_mb", 0) or 0)
+
+def after_out_of_memory(ctx: Any, device: str, budget: int, also: str = "") -> int:
+    """The working pixels to retry with after an out-of-memory error (fill, remove): the
+    per-pixel estimates are guesses and other programs share the GPU, so one retry at a
+    quarter of the pixels (not below the floor), cached memory freed first."""
+    release(device)
+    smaller = max(_FLOOR, budget // 4)
+    ctx.warn(f"ran out of memory on {device} at {budget} working pixels; "
+             f"retried with {also}{smaller} working pixels")
+    return smaller
 
 
 def release(device: str) -> None:

@@ -96,13 +96,9 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
     except Exception as e:
         if not is_out_of_memory(e):
             raise
-        # The per-pixel estimates are guesses and other programs share the GPU: one retry
-        # with the memory savers on and a quarter of the working pixels before giving up.
         del e
-        memory.release(device)
-        smaller = max(256 * 256, working.budget // 4)
-        ctx.warn(f"ran out of memory on {device} at {working.budget} working pixels; "
-                 f"retried with VAE tiling and {smaller} working pixels")
+        # With the memory savers on as well.
+        smaller = memory.after_out_of_memory(ctx, device, working.budget, "VAE tiling and ")
         saving, working = True, WorkingSize(side, multiple=8, upscale=True, max_pixels=smaller)
         engine, layers, plan = attempt(saving, working)
     metadata = {

@@ -119,13 +119,8 @@ def run(image: Image, mask: Mask | None, params: dict[str, Any], ctx: OpContext)
     except Exception as e:
         if not (isinstance(engine, LamaInpainter) and is_out_of_memory(e)):
             raise
-        # As fill does: the per-pixel estimate is a guess and other programs share the
-        # GPU, so one retry at a quarter of the working pixels before giving up.
         del e
-        memory.release(engine.device)
-        smaller = max(256 * 256, engine.working.budget // 4)
-        ctx.warn(f"ran out of memory on {engine.device} at {engine.working.budget} working "
-                 f"pixels; retried with {smaller}")
+        smaller = memory.after_out_of_memory(ctx, engine.device, engine.working.budget)
         engine = replace(engine, working=replace(engine.working, max_pixels=smaller))
         layers, plan = follow_selection(image, selection, engine, settings, ctx.sub(0.1, 1.0),
                                         names=["removed"], op="remove")
