@@ -79,13 +79,13 @@ class ServerState:
     async def start_pull(self, model_id: str) -> dict[str, Any]:
         manager = self.manager()
         loop = asyncio.get_running_loop()
-        current = await loop.run_in_executor(None, manager.state, model_id)
+        # is_usable() hashes a file changed on disk since it was checked: a damaged one is
+        # pulled again. Nothing awaits between the check of _pulls and the registration
+        # below, so two clicks never start two downloads of one model.
+        usable = await loop.run_in_executor(None, manager.is_usable, model_id)
         if model_id in self._pulls:
             return {"model": model_id, "state": "downloading"}
-        # is_usable() hashes a file changed on disk since it was checked: a damaged one is
-        # pulled again.
-        if current.get("state") == "installed" and await loop.run_in_executor(
-                None, manager.is_usable, model_id):
+        if usable:
             return {"model": model_id, "state": "installed"}
         token = CancelToken()
         self._pulls[model_id] = token
