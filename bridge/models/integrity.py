@@ -17,12 +17,9 @@ hashes every file regardless and finds those.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 from typing import Any
-
-CHUNK = 1 << 20
 
 _cache: dict[tuple[str, int, int], str] = {}
 _cache_lock = threading.Lock()
@@ -48,12 +45,10 @@ def unchanged(path: Path, recorded: Any) -> bool:
 
 
 def hash_file(path: Path) -> str:
-    """The file's sha256, read in chunks (never the whole file in memory)."""
-    sha = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
+    """The file's sha256, streamed (the pull code's own hasher)."""
+    from bridge.models.folders import hash_file as streamed_sha256
+
+    return streamed_sha256(path)[0]
 
 
 def sha256_of(path: Path) -> str:
@@ -77,7 +72,6 @@ def sha256_of(path: Path) -> str:
 
 def forget(path: Path) -> None:
     """Drop cached hashes of a path (a pull or import put new bytes there)."""
-    key_path = str(path)
     with _cache_lock:
-        for key in [k for k in _cache if k[0] == key_path or k[0].startswith(key_path + "/")]:
+        for key in [k for k in _cache if Path(k[0]) == path or Path(k[0]).is_relative_to(path)]:
             del _cache[key]

@@ -706,8 +706,10 @@ class ModelManager:
                 before = integrity.stat_of(paths[key])
                 ok = integrity.sha256_of(paths[key]) == expected[key]
                 after = integrity.stat_of(paths[key])
-            except OSError:
+            except FileNotFoundError:
                 ok, before, after = False, None, None
+            except OSError as e:  # unreadable now (a network share, permissions): not damage
+                raise ModelError(f"could not read {paths[key]}: {e}", model=entry.id) from e
             if not ok:
                 bad.append(key)
             elif before == after:
