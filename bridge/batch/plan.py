@@ -55,17 +55,8 @@ def find_inputs(in_dir: Path, out_dir: Path) -> list[str]:
 
 
 def output_format(recipe: Recipe) -> tuple[str | None, int]:
-    """The recipe's output format (None: each input's own) and quality.
-
-    [output] wins; otherwise a step's own `format`/`quality` hint (standardize's).
-    """
-    fmt = recipe.output.format if recipe.output.format != "same" else None
-    quality = recipe.output.quality
-    for step in recipe.steps:
-        if fmt is None and step.params.get("format"):
-            fmt = step.params["format"]
-        if quality is None and step.params.get("quality"):
-            quality = step.params["quality"]
+    """The recipe's output format (None: each input's own) and quality (95 by default)."""
+    fmt, quality = recipe.output_choice()
     return fmt, quality or 95
 
 

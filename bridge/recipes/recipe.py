@@ -55,6 +55,19 @@ class Recipe:
         return {"name": self.name, "output": self.output.to_json(),
                 "steps": [{"op": s.op, "params": s.params} for s in self.steps]}
 
+    def output_choice(self) -> tuple[str | None, int | None]:
+        """The format and quality results are written in (None: the input's own format,
+        the writer's default quality): [output] wins, else the first step's own
+        `format`/`quality` hint (standardize's). Batch and HTTP results both follow it."""
+        fmt = self.output.format if self.output.format != "same" else None
+        quality = self.output.quality
+        for step in self.steps:
+            if fmt is None and step.params.get("format"):
+                fmt = step.params["format"]
+            if quality is None and step.params.get("quality"):
+                quality = step.params["quality"]
+        return fmt, quality
+
     def path_values(self) -> Iterator[tuple[int, str, str]]:
         """(step index, parameter, value) of every file parameter that is set."""
         for i, step in enumerate(self.steps):

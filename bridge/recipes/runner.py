@@ -39,30 +39,17 @@ def flatten_result(previous: Image, result: OpResult) -> Image:
     return previous.with_pixels(pixels, icc=layer.image.icc, exif=layer.image.exif)
 
 
-def output_settings(recipe: Recipe, hint: dict[str, Any] | None) -> dict[str, Any] | None:
-    """{"format", "quality"} the recipe asks for: [output] wins over a step's hint.
-
-    None when neither says anything (the input's own format is kept)."""
-    hint = hint if isinstance(hint, dict) else {}
-    fmt = recipe.output.format if recipe.output.format != "same" else hint.get("format")
-    quality = recipe.output.quality or hint.get("quality")
-    if not fmt and not quality:
-        return None
-    return {"format": fmt or None, "quality": quality or None}
-
-
 def run_recipe(recipe: Recipe, image: Image, ctx: OpContext | None = None) -> OpResult:
     """All steps in order, progress split evenly across them; one full-document layer out.
 
     metadata: recipe name, each step's own metadata, every warning (prefixed by
-    its step), and `output`: the format/quality the result should be written in,
-    the recipe's [output] first, else the last hint a step gave (standardize's).
+    its step), and `output`: the format/quality the result should be written in
+    (Recipe.output_choice, as batch writes it).
     """
     ctx = ctx or OpContext()
     n = len(recipe.steps)
     current = image
     steps_meta: list[dict[str, Any]] = []
-    output_hint = None
     for i, step in enumerate(recipe.steps):
         sub = ctx.sub(i / n, (i + 1) / n)
         sub.warnings = []  # this step's own, copied up with its name below
@@ -71,12 +58,11 @@ def run_recipe(recipe: Recipe, image: Image, ctx: OpContext | None = None) -> Op
             current = flatten_result(current, result)
         steps_meta.append({"op": step.op, **result.metadata})
         ctx.warnings.extend(f"step {i + 1} ({step.op}): {w}" for w in sub.warnings)
-        output_hint = result.metadata.get("output", output_hint)
     ctx.progress(1.0, "done")
     meta: dict[str, Any] = {"operation": "recipe", "recipe": recipe.name, "steps": steps_meta}
-    output = output_settings(recipe, output_hint)
-    if output:
-        meta["output"] = output
+    fmt, quality = recipe.output_choice()
+    if fmt or quality:
+        meta["output"] = {"format": fmt, "quality": quality}
     if ctx.warnings:
         meta["warnings"] = list(ctx.warnings)
     return OpResult([full_layer("image", current)], current.extent, meta)
