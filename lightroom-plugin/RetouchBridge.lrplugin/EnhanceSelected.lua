@@ -271,7 +271,8 @@ function EnhanceSelected.run(context, options)
 			break
 		else
 			result.failed[#result.failed + 1] = { photo = photo, name = name, message = info }
-			if refusal and refusal.details and refusal.details.step then
+			-- Only a recipe the bridge refused before starting fails every photo alike.
+			if refusal and refusal.refused then
 				result.refused = true
 				result.notStarted = #photos - i
 				break
