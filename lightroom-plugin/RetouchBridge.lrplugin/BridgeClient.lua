@@ -293,15 +293,19 @@ function BridgeClient:capabilities()
 	return self:getJson('/v1/capabilities')
 end
 
-function BridgeClient:runOperation(op, params, imageBytes, fileName, output)
-	local req = self:buildOperationRequest(op, params, imageBytes, fileName, output)
-	local body, info = self:send('POST', req.url, req.headers, req.body, true)
+-- An image answer: the bytes, or a problem when there are none.
+local function imageAnswer(body, info)
 	if not body then return nil, info end
 	if body == '' then
 		return nil, { kind = 'http', status = info.status, unexpected = true,
 			message = 'the bridge answered with an empty image' }
 	end
 	return body, info
+end
+
+function BridgeClient:runOperation(op, params, imageBytes, fileName, output)
+	local req = self:buildOperationRequest(op, params, imageBytes, fileName, output)
+	return imageAnswer(self:send('POST', req.url, req.headers, req.body, true))
 end
 
 BridgeClient.POLL_FIRST, BridgeClient.POLL_MAX = 0.1, 1   -- seconds between job status checks
@@ -349,14 +353,8 @@ function BridgeClient:runRecipe(recipeText, image, fileName, output, options)
 		status, problem = self:getJson('/v1/jobs/' .. urlEncode(job.id))
 		if not status then return nil, problem end
 	end
-	body, info = self:send('GET', self.url .. '/v1/jobs/' .. urlEncode(job.id) .. '/result' .. outputQuery(output),
-		self:authHeaders())
-	if not body then return nil, info end
-	if body == '' then
-		return nil, { kind = 'http', status = info.status, unexpected = true,
-			message = 'the bridge answered with an empty image' }
-	end
-	return body, info
+	return imageAnswer(self:send('GET', self.url .. '/v1/jobs/' .. urlEncode(job.id) .. '/result' .. outputQuery(output),
+		self:authHeaders()))
 end
 
 -- Checks that the bridge is there, proves its identity, speaks our protocol and accepts the
