@@ -195,8 +195,8 @@ describe('recipes from Lightroom, against the real bridge #bridge', function()
 			local report = runMenuItem { big, original('H2.CR2') }
 			assert.are.equal(1, #Lr.catalog.added)
 			assert.matches('1 of 2 photos enhanced', report.message)
-			assert.matches('H1%.CR2: Recipe huge%.toml failed: The photo is too large for Retouch Bridge %(step 1 %(upscale%): the result would be '
-				.. '16000x12800', report.message)
+			assert.matches('H1%.CR2: Recipe huge%.toml failed: The photo is too large for Retouch Bridge '
+				.. '%(step 1 %(upscale%): the result would be 16000x12800', report.message)
 			assert.not_matches('refused', report.message)
 			assert.not_matches('not started', report.message)
 			assert.are.equal(2, #urls('POST', '/v1/recipes/run$'))
