@@ -113,8 +113,9 @@ function Provider.postProcessRenderedPhotos(functionContext, filterContext)
 				else
 					renditionToSatisfy:renditionIsDone(false, message)
 					-- The bridge refused a recipe step before any work: it refuses it for every
-					-- photo, so the others are not rendered or sent.
-					if problem and problem.details and problem.details.step then blocked = message end
+					-- photo, so the others are not rendered or sent. A step that failed while
+					-- running concerns this photo only.
+					if problem and problem.refused then blocked = message end
 				end
 			end
 		end

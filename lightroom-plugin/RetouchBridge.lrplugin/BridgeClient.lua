@@ -293,15 +293,19 @@ function BridgeClient:capabilities()
 	return self:getJson('/v1/capabilities')
 end
 
-function BridgeClient:runOperation(op, params, imageBytes, fileName, output)
-	local req = self:buildOperationRequest(op, params, imageBytes, fileName, output)
-	local body, info = self:send('POST', req.url, req.headers, req.body, true)
+-- An image answer: the bytes, or a problem when there are none.
+local function imageAnswer(body, info)
 	if not body then return nil, info end
 	if body == '' then
 		return nil, { kind = 'http', status = info.status, unexpected = true,
 			message = 'the bridge answered with an empty image' }
 	end
 	return body, info
+end
+
+function BridgeClient:runOperation(op, params, imageBytes, fileName, output)
+	local req = self:buildOperationRequest(op, params, imageBytes, fileName, output)
+	return imageAnswer(self:send('POST', req.url, req.headers, req.body, true))
 end
 
 BridgeClient.POLL_FIRST, BridgeClient.POLL_MAX = 0.1, 1   -- seconds between job status checks
@@ -316,7 +320,14 @@ function BridgeClient:runRecipe(recipeText, image, fileName, output, options)
 	options = options or {}
 	local req = self:buildRecipeRequest(recipeText, image, fileName)
 	local body, info = self:send('POST', req.url, req.headers, req.body, true)
-	if not body then return nil, info end
+	if not body then
+		-- Only this answer means the bridge refused the recipe before any work: errors from a
+		-- running job name their step too, but concern that one photo.
+		if type(info) == 'table' and type(info.details) == 'table' and info.details.step then
+			info.refused = true
+		end
+		return nil, info
+	end
 	local job = JSON.decode(body)
 	if type(job) ~= 'table' or type(job.id) ~= 'string' then
 		return nil, { kind = 'badJson', status = info.status, message = 'no job id in the answer to the recipe' }
@@ -342,14 +353,8 @@ function BridgeClient:runRecipe(recipeText, image, fileName, output, options)
 		status, problem = self:getJson('/v1/jobs/' .. urlEncode(job.id))
 		if not status then return nil, problem end
 	end
-	body, info = self:send('GET', self.url .. '/v1/jobs/' .. urlEncode(job.id) .. '/result' .. outputQuery(output),
-		self:authHeaders())
-	if not body then return nil, info end
-	if body == '' then
-		return nil, { kind = 'http', status = info.status, unexpected = true,
-			message = 'the bridge answered with an empty image' }
-	end
-	return body, info
+	return imageAnswer(self:send('GET', self.url .. '/v1/jobs/' .. urlEncode(job.id) .. '/result' .. outputQuery(output),
+		self:authHeaders()))
 end
 
 -- Checks that the bridge is there, proves its identity, speaks our protocol and accepts the
@@ -435,8 +440,8 @@ function BridgeClient:describe(problem)
 	-- HTTP answers
 	local status, code, message = problem.status, problem.code, problem.message
 	local details = problem.details or {}
-	if tonumber(details.step) and not problem.unexpected then
-		-- A recipe step the bridge refused: say which step, in the bridge's own words.
+	if problem.refused and not problem.unexpected then
+		-- A recipe step the bridge refused before starting: say which, in the bridge's own words.
 		local reason = tostring(message or code or status):gsub('^step %d+ %b(): ', '')
 		local hint = code == 'model_missing' and (' ' .. tostring(details.hint or "Install it with 'retouch-bridge models pull'.")) or ''
 		return LOC("$$$/RetouchBridge/Err/RecipeStep=The recipe's step ^1 (^2) was refused: ^3.^4 Fix that step in the recipe file; nothing was changed.", tostring(details.step), tostring(details.op or '?'), (reason:gsub('%.$', '')), hint)

@@ -216,20 +216,17 @@ function EnhanceSelected.run(context, options)
 		end
 		return result
 	end
-	local loaded, loadProblem = Enhancer.loadRecipes(plan)
-	if not loaded then
-		LrDialogs.message(LOC "$$$/RetouchBridge/NotStarted=Nothing was changed.", loadProblem, 'critical')
-		result.failed[1] = { message = loadProblem }
-		result.notStarted = #photos
-		return result
-	end
-
+	-- Before any photo: the recipe file must load and the bridge must answer.
 	local client = BridgeClient.fromPrefs()
-	local probe = BridgeClient.new { url = client.url, token = client.token, timeout = 15 }
-	local reachable, problem = probe:checkAccess()
-	if not reachable then
-		LrDialogs.message(LOC "$$$/RetouchBridge/NotStarted=Nothing was changed.", probe:describe(problem), 'critical')
-		result.failed[1] = { message = probe:describe(problem) }
+	local loaded, notStarted = Enhancer.loadRecipes(plan)
+	if loaded then
+		local probe = BridgeClient.new { url = client.url, token = client.token, timeout = 15 }
+		local reachable, problem = probe:checkAccess()
+		if not reachable then notStarted = probe:describe(problem) end
+	end
+	if notStarted then
+		LrDialogs.message(LOC "$$$/RetouchBridge/NotStarted=Nothing was changed.", notStarted, 'critical')
+		result.failed[1] = { message = notStarted }
 		result.notStarted = #photos
 		return result
 	end
@@ -271,7 +268,8 @@ function EnhanceSelected.run(context, options)
 			break
 		else
 			result.failed[#result.failed + 1] = { photo = photo, name = name, message = info }
-			if refusal and refusal.details and refusal.details.step then
+			-- Only a recipe the bridge refused before starting fails every photo alike.
+			if refusal and refusal.refused then
 				result.refused = true
 				result.notStarted = #photos - i
 				break

@@ -26,6 +26,9 @@ model = "lanczos"
 local JSON_RECIPE = '{"steps": [{"op": "upscale", "params": {"scale": 2, "model": "lanczos"}}]}'
 local UNKNOWN_OP = '[[steps]]\nop = "upscale"\nscale = 2\nmodel = "lanczos"\n\n[[steps]]\nop = "no-such-op"\n'
 local BAD_PARAM = '[[steps]]\nop = "color-match"\nwhite_balance = "grey-world"\nstrength = 5\n'
+-- Valid for every photo, but x16 of large8.jpg is over the bridge's 200 MP limit: that photo
+-- fails while the job runs (the bridge names the step in the error's details too).
+local HUGE = '[[steps]]\nop = "upscale"\nscale = 16\nmodel = "lanczos"\n'
 local SLOW = '[[steps]]\nop = "passthrough"\ndelay_s = 30\n'
 
 local function photo(name)
@@ -118,6 +121,28 @@ describe('recipes from Lightroom, against the real bridge #bridge', function()
 		assert.are.same({ 'B1.tif', 'bad.toml' }, Scratch.list(dir))
 	end)
 
+	it('export filter: a step that fails while running on one photo fails that photo only', function()
+		local path = recipeFile('huge.toml', HUGE)
+		local big = Lr.newPhoto { path = '/Volumes/Photos/L2.cr2', fileFormat = 'RAW',
+			renders = { TIFF16 = Env.fixture('large8.jpg') } }
+		local context = runFilter(Lr.filterContext {
+			propertyTable = { LR_format = 'TIFF', LR_export_bitDepth = 16, rb_useRecipe = true, rb_recipePath = path },
+			destinationDir = dir, photos = { photo('L1.cr2'), big, photo('L3.cr2') },
+		})
+		local failed = context.renditionsToSatisfy[2].done
+		assert.is_false(failed.success)
+		assert.matches('too large', failed.message)
+		assert.not_matches('refused', failed.message)
+		assert.not_matches('Fix that step', failed.message)
+		for _, i in ipairs({ 1, 3 }) do
+			assert.are.same({ success = true }, context.renditionsToSatisfy[i].done)
+		end
+		assert.are_not.equal('skipped', context.sources[3].renderResult)
+		assert.are.equal(3, #urls('POST', '/v1/recipes/run$'))
+		local out = ImageInfo.read(dir .. '/L3.tif')
+		assert.are.same({ 'tiff', 1024, 768, 16 }, { out.format, out.width, out.height, out.bits })
+	end)
+
 	it('export filter: a recipe file that is not there fails every photo before any render or request', function()
 		local context = runFilter(Lr.filterContext {
 			propertyTable = { LR_format = 'TIFF', LR_export_bitDepth = 16, rb_useRecipe = true,
@@ -161,6 +186,22 @@ describe('recipes from Lightroom, against the real bridge #bridge', function()
 			assert.matches('the other 1 photos were not started', report.message)
 			assert.are.equal(1, #Lr.sessions, 'T2 was never exported')
 			assert.are.same({ 'T1.CR2', 'T2.CR2', 'strong.toml' }, Scratch.list(dir))
+		end)
+
+		it('a step that fails while running on one photo: that photo is reported, the others are enhanced', function()
+			Lr.prefs.rb_useRecipe, Lr.prefs.rb_recipePath = true, recipeFile('huge.toml', HUGE)
+			local big = Lr.newPhoto { path = Scratch.write(dir .. '/H1.CR2', 'raw bytes'), fileFormat = 'RAW',
+				renders = { TIFF16 = Env.fixture('large8.jpg') } }
+			local report = runMenuItem { big, original('H2.CR2') }
+			assert.are.equal(1, #Lr.catalog.added)
+			assert.matches('1 of 2 photos enhanced', report.message)
+			assert.matches('H1%.CR2: Recipe huge%.toml failed: The photo is too large for Retouch Bridge '
+				.. '%(step 1 %(upscale%): the result would be 16000x12800', report.message)
+			assert.not_matches('refused', report.message)
+			assert.not_matches('not started', report.message)
+			assert.are.equal(2, #urls('POST', '/v1/recipes/run$'))
+			local out = ImageInfo.read(Lr.catalog.added[1].path)
+			assert.are.same({ 'tiff', 1024, 768, 16 }, { out.format, out.width, out.height, out.bits })
 		end)
 
 		it('cancel while the recipe job runs: the job is cancelled on the bridge, nothing is stacked', function()

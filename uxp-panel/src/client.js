@@ -293,7 +293,11 @@ class BridgeClient {
    * mask: {data: Uint8Array|Uint16Array, width, height} or null; icc: Uint8Array or null.
    */
   submitJob({ op, params = {}, image, mask = null, icc = null, priority = "interactive" }) {
-    const parts = jobParts({ op, params, image, mask, icc, priority });
+    const parts = [
+      { name: "op", value: op },
+      { name: "params", value: JSON.stringify(params || {}) },
+      ...jobParts({ image, mask, icc, priority }),
+    ];
     const { body, contentType } = buildMultipart(parts);
     // An exact ArrayBuffer: the body type every UXP version's fetch accepts.
     return this._json("POST", "/v1/jobs", { body: body.buffer, headers: { "Content-Type": contentType }, fresh: true });
@@ -305,8 +309,7 @@ class BridgeClient {
    * (404/400/409 with details.step and details.op). Resolves {id, state, recipe}.
    */
   runRecipe({ recipe, image, icc = null, priority = "interactive" }) {
-    const parts = jobParts({ op: null, params: null, image, mask: null, icc, priority });
-    parts.unshift({ name: "recipe", value: String(recipe) });
+    const parts = [{ name: "recipe", value: String(recipe) }, ...jobParts({ image, mask: null, icc, priority })];
     const { body, contentType } = buildMultipart(parts);
     return this._json("POST", "/v1/recipes/run", { body: body.buffer, headers: { "Content-Type": contentType }, fresh: true });
   }
@@ -386,11 +389,10 @@ class BridgeClient {
   }
 }
 
-function jobParts({ op, params, image, mask, icc, priority }) {
+/** The parts a job and a recipe run share: the pixels, their priority, mask and profile. */
+function jobParts({ image, mask, icc, priority }) {
   const depth = depthOf(image.data);
   const parts = [
-    // A recipe run names neither: the recipe part says what to do.
-    ...(op === null ? [] : [{ name: "op", value: op }, { name: "params", value: JSON.stringify(params || {}) }]),
     { name: "raw", value: JSON.stringify({ width: image.width, height: image.height, channels: image.channels, depth }) },
     { name: "image", value: image.data, filename: "image.raw" },
     { name: "priority", value: priority },

@@ -1,8 +1,9 @@
 "use strict";
 /**
- * One panel operation on the bridge, host-free: submit the job (or one job per
- * variation when the op has no variations parameter), follow its progress,
- * and fetch every result layer with its mask. Cancel deletes the running job.
+ * One panel operation or recipe on the bridge, host-free: submit the job (or one
+ * job per variation when the op has no variations parameter; a recipe is one job
+ * on POST /v1/recipes/run), follow its progress, and fetch every result layer
+ * with its mask. Cancel deletes the running job.
  */
 
 const { BridgeError } = require("./client.js");
@@ -25,7 +26,8 @@ function randomSeed() {
 class JobRun {
   /**
    * client: BridgeClient; events: EventStream or null.
-   * request: {op: capability object, params, image, mask, icc, variations, seed}
+   * request: {op: capability object, params, image, mask, icc, variations, seed},
+   * or {recipe: TOML/JSON text, image, icc} to run a recipe on the same pixels.
    */
   constructor(client, events, request) {
     this.client = client;
@@ -46,12 +48,17 @@ class JobRun {
 
   /**
    * Run to the end. onProgress(fraction, message) over all jobs; onJob(id) when one is accepted.
-   * Resolves {layers, extent, metadata, seeds}; layers carry pixels, bounds in the
-   * result document, an 8-bit mask or null, and whether they start visible.
+   * Resolves {layers, extent, metadata, seeds, jobIds}, plus `recipe` (its name) for a
+   * recipe; layers carry pixels, bounds in the result document, an 8-bit mask or
+   * null, and whether they start visible.
    */
   async run({ onProgress = () => {}, onJob = () => {} } = {}) {
-    const { op, image, mask = null, icc = null } = this.request;
-    const props = (op.params && op.params.properties) || {};
+    const { op = null, recipe = null, image, mask = null, icc = null } = this.request;
+    // A recipe has no op: no seed, no variations, one job.
+    const props = (op && op.params && op.params.properties) || {};
+    const isRecipe = recipe !== null;
+    const label = isRecipe ? "Running the recipe" : op.title || op.name;
+    let recipeName = null;
     const variations = Math.max(1, Math.floor(this.request.variations || 1));
     const hasSeed = "seed" in props;
     const baseSeed = hasSeed ? (Number.isInteger(this.request.seed) && this.request.seed >= 0 ? this.request.seed : randomSeed()) : null;
@@ -71,14 +78,17 @@ class JobRun {
         ...(nativeVariations ? { variations } : {}),
       });
       const span = (f) => (i + f) / runs;
-      const accepted = await this.client.submitJob({ op: op.name, params, image, mask, icc });
+      const accepted = isRecipe
+        ? await this.client.runRecipe({ recipe, image, icc })
+        : await this.client.submitJob({ op: op.name, params, image, mask, icc });
+      if (isRecipe) recipeName = accepted.recipe || null;
       this.currentJob = accepted.id;
       this.jobIds.push(accepted.id);
       onJob(accepted.id);
       if (this.cancelled) await this.cancel();
       const status = await this.client.waitForJob(accepted.id, {
         events: this.events,
-        onProgress: (f, msg) => onProgress(span(f * 0.9), msg || op.title || op.name),
+        onProgress: (f, msg) => onProgress(span(f * 0.9), msg || label),
       });
       onProgress(span(0.9), "Fetching result");
       const result = status.result || { layers: [] };
@@ -99,7 +109,9 @@ class JobRun {
       }
     }
     onProgress(1, "Done");
-    return { layers, extent, metadata, seeds, jobIds: this.jobIds };
+    const out = { layers, extent, metadata, seeds, jobIds: this.jobIds };
+    if (isRecipe) out.recipe = metadata.recipe || recipeName;
+    return out;
   }
 }
 
@@ -123,60 +135,7 @@ async function fetchLayers(client, jobId, result, { run = 0, seed = null, shown 
   return out;
 }
 
-/**
- * A recipe from the panel: the recipe's text and the same pixels an operation
- * gets (selection bounds plus context, raw, with the profile), one job on
- * POST /v1/recipes/run, its result layers fetched like a job's. Same run() and
- * cancel() as JobRun, so the adapter's modal step treats both alike.
- */
-class RecipeRun {
-  /** request: {recipe: text, image, icc} */
-  constructor(client, events, request) {
-    this.client = client;
-    this.events = events;
-    this.request = request;
-    this.currentJob = null;
-    this.cancelled = false;
-    this.recipeName = null;
-  }
-
-  async cancel() {
-    this.cancelled = true;
-    if (this.currentJob) {
-      try { await this.client.cancel(this.currentJob); } catch { /* already ended */ }
-    }
-  }
-
-  async run({ onProgress = () => {}, onJob = () => {} } = {}) {
-    const { recipe, image, icc = null } = this.request;
-    if (this.cancelled) throw new BridgeError({ code: "cancelled", message: "the job was cancelled" });
-    const accepted = await this.client.runRecipe({ recipe, image, icc });
-    this.currentJob = accepted.id;
-    this.recipeName = accepted.recipe || null;
-    onJob(accepted.id);
-    if (this.cancelled) await this.cancel();
-    const status = await this.client.waitForJob(accepted.id, {
-      events: this.events,
-      onProgress: (f, msg) => onProgress(f * 0.9, msg || "Running the recipe"),
-    });
-    onProgress(0.9, "Fetching result");
-    const result = status.result || { layers: [] };
-    const layers = await fetchLayers(this.client, accepted.id, result);
-    this.currentJob = null;
-    onProgress(1, "Done");
-    const metadata = result.metadata || {};
-    return {
-      layers,
-      extent: result.extent ? { width: result.extent[0], height: result.extent[1] } : null,
-      metadata,
-      seeds: [],
-      jobIds: [accepted.id],
-      recipe: metadata.recipe || this.recipeName,
-    };
-  }
-}
-
-module.exports = { JobRun, RecipeRun, pickParams, randomSeed, fetchLayers };
+module.exports = { JobRun, pickParams, randomSeed, fetchLayers };
 
 function truncate(text, n) {
   const t = String(text).replace(/\s+/g, " ").trim();

@@ -7,7 +7,7 @@
 
 const { BridgeClient, DEFAULT_URL } = require("./client.js");
 const { initialState, reduce, viewModel, PANEL_OPS } = require("./state.js");
-const { JobRun, RecipeRun, layerNames, randomSeed } = require("./jobs.js");
+const { JobRun, layerNames, randomSeed } = require("./jobs.js");
 const { createAdapter, loadHost } = require("./photoshop.js");
 const { ALLOWED_ORIGINS, originProblem } = require("./origins.js");
 
@@ -230,7 +230,7 @@ function createPanel({ adapter, makeClient = (opts) => new BridgeClient(opts), a
     const title = `Recipe "${stem}"`;
     await perform({
       name: "recipe", title, op: RECIPE_OP,
-      makeRun: (input) => new RecipeRun(client, events, { recipe: picked.text, image: input.image, icc: input.icc }),
+      makeRun: (input) => new JobRun(client, events, { recipe: picked.text, image: input.image, icc: input.icc }),
       names: (run) => run.layers.map((l) => {
         const base = `Recipe "${run.recipe || stem}"`;
         return run.layers.length > 1 && l.name ? `${base} · ${l.name}` : base;

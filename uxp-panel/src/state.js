@@ -72,7 +72,7 @@ function describeError(err) {
         : "";
       return {
         code, title: blocked,
-        message: `${message}. Set the address to \`http://127.0.0.1:${allowedPort}\` and start the bridge there (\`retouch-bridge serve --port ${allowedPort}\`),${add ? add : " "}.`.replace(/, ?\.$/, "."),
+        message: `${message}. Set the address to \`http://127.0.0.1:${allowedPort}\` and start the bridge there (\`retouch-bridge serve --port ${allowedPort}\`)${add ? `,${add}` : ""}.`,
         action: { kind: "pair", label: "Change address" },
       };
     }

@@ -63,6 +63,15 @@ test("errors say what to do, and offer the right button", () => {
   assert.deepEqual(model.action, { kind: "pull-model", label: "Download big-lama", model: "big-lama" });
   const param = describeError({ code: "invalid_params", message: "parameter 'scale' must be at most 16", details: { param: "scale" } });
   assert.match(param.message, /"scale"/);
+  // A blocked address: the way out, with the manifest step only when host and port are known.
+  const serve = "m. Set the address to `http://127.0.0.1:7847` and start the bridge there (`retouch-bridge serve --port 7847`)";
+  const blocked = describeError({ code: "origin_not_allowed", message: "m", details: { ports: [7847] } });
+  assert.equal(blocked.message, `${serve}.`);
+  const port = describeError({ code: "origin_not_allowed", message: "m",
+    details: { port: 7848, host: "127.0.0.1", hosts: ["127.0.0.1"], ports: [7847] } });
+  assert.equal(port.title, "Port 7848 is blocked by Photoshop");
+  assert.equal(port.message, `${serve}, or add \`http://127.0.0.1:7848\` and \`ws://127.0.0.1:7848\` to `
+    + "`requiredPermissions.network.domains` in the panel's manifest.json and reload the panel.");
 });
 
 test("wrong token -> pairing; bridge down -> disconnected; model missing -> error with download", () => {

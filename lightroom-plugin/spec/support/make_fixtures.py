@@ -85,6 +85,9 @@ def main(out: Path) -> None:
     img8.save(out / "photo8.png", icc_profile=icc)
     # Bytes Lightroom could never have rendered: the bridge must refuse them.
     (out / "corrupt.tif").write_bytes(b"II*\x00" + b"\x00" * 60)
+    # 1000x800: small to send, but x16 makes 204.8 MP, over the bridge's default 200 MP
+    # limit, so a recipe that upscales it fails while running, on this photo only.
+    Image.new("RGB", (1000, 800), (120, 110, 100)).save(out / "large8.jpg", quality=80)
     (out / "icc.bin").write_bytes(icc)
     (out / "xmp.bin").write_bytes(XMP)
     (out / "iptc.bin").write_bytes(iptc)
