@@ -138,15 +138,17 @@ def device_facts(preference: str = "auto") -> dict[str, Any]:
         return info
     wants_cuda = pref == "auto" or pref.startswith("cuda")
     gpus = nvidia_gpus() if cuda and wants_cuda else []  # a CPU-only torch never uses one
-    if gpus:
-        index = int(pref.split(":")[1]) if pref.startswith("cuda:") else 0
-        gpu = gpus[min(index, len(gpus) - 1)]
+    index = int(pref.split(":")[1]) if pref.startswith("cuda:") else 0
+    if index < len(gpus):
+        gpu = gpus[index]
         info.update(kind="cuda", device=pref if pref != "auto" else "cuda", name=gpu["name"],
                     gpu_memory=gpu["gpu_memory"], fp16=True)
     elif pref.startswith("cuda"):
         info.update(kind="cpu", name="cpu",
-                    warning=f"device '{pref}' was requested but CUDA is not available")
-    elif sys.platform == "darwin" and platform.machine() == "arm64" and pref in ("auto", "mps"):
+                    warning=f"device '{pref}' was requested but CUDA is not available" if not gpus
+                    else f"device '{pref}' was requested but there are {len(gpus)} GPUs")
+    elif pref == "mps" or (pref == "auto" and sys.platform == "darwin"
+                           and platform.machine() == "arm64"):  # as pick_device: honoured
         info.update(kind="mps", device="mps", name="mps", fp16=False)
     else:
         info.update(kind="cpu", device="cpu", name="cpu", fp16=False)
